@@ -1,0 +1,26 @@
+"""Model backends: the catalog of configured models and the classes that stream from them."""
+
+from conversations.backends.base import Backend, BackendError, Queued, Usage
+from conversations.backends.registry import (
+    Catalog,
+    CatalogError,
+    ModelConfig,
+    UnknownModelError,
+    get_backend,
+    get_catalog,
+    get_model,
+)
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "Catalog",
+    "CatalogError",
+    "ModelConfig",
+    "Queued",
+    "UnknownModelError",
+    "Usage",
+    "get_backend",
+    "get_catalog",
+    "get_model",
+]

@@ -1,0 +1,136 @@
+"""The conversation websocket: turns frames into service calls and events into HTML."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import ValidationError
+from django.http import Http404
+
+from conversations import frames, selectors
+from conversations.backends import UnknownModelError
+from conversations.context import PromptTooLongError
+from conversations.generation import (
+    conversation_group,
+    generation_snapshot,
+    generation_stop,
+    turn_submit,
+)
+
+logger = logging.getLogger("parley.consumers")
+
+# Close codes in the application range (4000-4999), so the page can tell why.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    """One browser view of one conversation."""
+
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        public_id = self.scope["url_route"]["kwargs"]["public_id"]
+        try:
+            self.conversation = await database_sync_to_async(
+                selectors.conversation_get_for_user
+            )(user=user, public_id=public_id)
+        except Http404:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = conversation_group(self.conversation.public_id)
+        # Highest chunk sequence number shown, per streaming message.
+        self.shown_seq: dict[int, int] = {}
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self._attach_to_running()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _attach_to_running(self) -> None:
+        """Show replies still being written: their text so far, then live chunks."""
+        ids = await database_sync_to_async(selectors.message_streaming_ids)(
+            conversation=self.conversation
+        )
+        for message_id in ids:
+            snapshot = generation_snapshot(message_id)
+            if snapshot is None:
+                continue
+            self.shown_seq[message_id] = snapshot.seq
+            await self.send(text_data=frames.body_replace(message_id, snapshot.text))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            data = json.loads(text_data or "")
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            logger.info("malformed frame on %s", self.group)
+            await self.send(text_data=frames.alert("That request was not understood."))
+            return
+        action = data.get("action", "send")
+        if action == "stop":
+            await self._stop(data.get("message_id"))
+        elif action == "send":
+            await self._send_message(data.get("message"))
+        else:
+            await self.send(text_data=frames.alert(f"Unknown action: {str(action)[:40]}"))
+
+    async def _send_message(self, content: Any) -> None:
+        try:
+            await turn_submit(conversation=self.conversation, content=content)
+        except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
+            text = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+            logger.info("message refused on %s: %s", self.group, text)
+            await self.send(text_data=frames.alert(text))
+            return
+        # Only the sender's composer is cleared; other views keep their drafts.
+        await self.send(text_data=frames.composer_reset(self.conversation))
+
+    async def _stop(self, message_id: Any) -> None:
+        try:
+            message_id = int(message_id)
+        except (TypeError, ValueError):
+            await self.send(text_data=frames.alert("Nothing to stop."))
+            return
+        ids = await database_sync_to_async(selectors.message_streaming_ids)(
+            conversation=self.conversation
+        )
+        if message_id in ids:
+            await generation_stop(message_id=message_id)
+
+    # Group events -------------------------------------------------------
+
+    async def turn_started(self, event: dict) -> None:
+        self.shown_seq[event["assistant_message_id"]] = 0
+        html = await database_sync_to_async(frames.turn_started)(
+            conversation=self.conversation,
+            message_ids=[event["user_message_id"], event["assistant_message_id"]],
+        )
+        await self.send(text_data=html)
+
+    async def generation_delta(self, event: dict) -> None:
+        message_id, seq = event["message_id"], event["seq"]
+        if seq <= self.shown_seq.get(message_id, 0):
+            return  # already part of the snapshot this view was given
+        self.shown_seq[message_id] = seq
+        await self.send(text_data=frames.body_append(message_id, event["text"]))
+
+    async def generation_queued(self, event: dict) -> None:
+        await self.send(text_data=frames.queued(event["message_id"], event["ahead"]))
+
+    async def generation_finished(self, event: dict) -> None:
+        self.shown_seq.pop(event["message_id"], None)
+        html = await database_sync_to_async(frames.message_finished)(
+            conversation=self.conversation, message_id=event["message_id"]
+        )
+        await self.send(text_data=html)
+

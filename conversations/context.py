@@ -1,0 +1,156 @@
+"""The context window: which messages a model is sent, counted with tiktoken.
+
+The system prompt and the newest user message are always kept; earlier turns
+are added newest first while they fit in the window minus the tokens reserved
+for the answer. Counts are stored per message, so a long conversation costs a
+few narrow queries of integers plus one query for the contents that are sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from conversations.backends import ModelConfig
+from conversations.models import Conversation, Message
+from conversations.tokens import (
+    TOKENS_REPLY_PRIMING,
+    encoding_resolved_name,
+    message_token_count,
+)
+
+# Messages whose text is worth sending back to the model as history.
+HISTORY_STATUSES = (
+    Message.Status.COMPLETE,
+    Message.Status.STOPPED,
+    Message.Status.INTERRUPTED,
+)
+_BATCH = 500
+
+
+class PromptTooLongError(ValueError):
+    """Even the newest message (with the system prompt) does not fit the window."""
+
+    def __init__(self, message: str, *, needed: int, available: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.needed = needed
+        self.available = available
+
+
+@dataclass
+class Window:
+    """What the next request sends: messages in order and their token total."""
+
+    budget: int
+    encoding: str
+    messages: list[dict[str, str]] = field(default_factory=list)
+    # History messages sent (the newest message is not saved yet, so not here).
+    message_ids: list[int] = field(default_factory=list)
+    input_tokens: int = 0
+    newest_tokens: int = 0
+    # History messages with an id up to this one do not fit and are not sent.
+    left_out_up_to: int | None = None
+
+
+def _budget(model: ModelConfig) -> int:
+    return model.context_window - model.max_output_tokens - TOKENS_REPLY_PRIMING
+
+
+def _history_queryset(conversation: Conversation):
+    return conversation.messages.filter(
+        role__in=(Message.Role.USER, Message.Role.ASSISTANT),
+        status__in=HISTORY_STATUSES,
+    ).exclude(content="")
+
+
+def _counts_newest_first(conversation: Conversation, encoding: str):
+    """Yield (id, tokens) newest first, counting (and storing) any missing counts."""
+    queryset = _history_queryset(conversation)
+    last_id = None
+    while True:
+        batch_qs = queryset if last_id is None else queryset.filter(id__lt=last_id)
+        rows = list(
+            batch_qs.order_by("-id").values_list("id", "token_count", "token_encoding")[:_BATCH]
+        )
+        if not rows:
+            return
+        stale = [row[0] for row in rows if row[1] is None or row[2] != encoding]
+        recounted = message_counts_refresh(ids=stale, encoding=encoding) if stale else {}
+        for message_id, tokens, _ in rows:
+            yield message_id, recounted.get(message_id, tokens)
+        if len(rows) < _BATCH:
+            return
+        last_id = rows[-1][0]
+
+
+def message_counts_refresh(*, ids: list[int], encoding: str) -> dict[int, int]:
+    """Count and store the tokens of these messages with `encoding`; return the counts."""
+    messages = list(Message.objects.filter(id__in=ids).only("id", "role", "content"))
+    for message in messages:
+        message.token_count = message_token_count(
+            role=message.role, content=message.content, encoding=encoding
+        )
+        message.token_encoding = encoding
+    Message.objects.bulk_update(messages, ["token_count", "token_encoding"])
+    return {message.id: message.token_count for message in messages}
+
+
+def window_build(
+    *,
+    conversation: Conversation,
+    model: ModelConfig,
+    newest: str | None = None,
+    draft_tokens: int = 0,
+) -> Window:
+    """Choose the messages for the next request to `model`.
+
+    `newest` is the text of the user message being sent, not yet saved, and is
+    always kept; without it the window is the one a next message would get, with
+    `draft_tokens` reserved for the draft. Raises PromptTooLongError when the
+    system prompt and the newest message alone do not fit.
+    """
+    encoding = encoding_resolved_name(model.encoding)
+    budget = _budget(model)
+    used = 0
+    window = Window(budget=budget, encoding=encoding)
+    if conversation.system_prompt:
+        window.messages.append({"role": "system", "content": conversation.system_prompt})
+        used += message_token_count(
+            role="system", content=conversation.system_prompt, encoding=encoding
+        )
+    if newest is not None:
+        window.newest_tokens = message_token_count(role="user", content=newest, encoding=encoding)
+        used += window.newest_tokens
+    else:
+        used += draft_tokens
+    if used > budget:
+        raise PromptTooLongError(
+            f"This message is too long for {model.label}: it needs {used:,} tokens "
+            f"(with the system prompt), but the model's window of {model.context_window:,} "
+            f"tokens leaves {budget:,} once {model.max_output_tokens:,} are reserved for "
+            "the answer.",
+            needed=used,
+            available=budget,
+        )
+
+    chosen: list[int] = []
+    if conversation.pk is not None:
+        for message_id, tokens in _counts_newest_first(conversation, encoding):
+            if used + tokens > budget:
+                window.left_out_up_to = message_id
+                break
+            used += tokens
+            chosen.append(message_id)
+    chosen.reverse()
+
+    if chosen:
+        rows = Message.objects.filter(id__in=chosen).values("id", "role", "content")
+        history = {row["id"]: row for row in rows}
+        for message_id in chosen:
+            row = history[message_id]
+            window.messages.append({"role": row["role"], "content": row["content"]})
+    window.message_ids = chosen
+    if newest is not None:
+        window.messages.append({"role": "user", "content": newest})
+    window.input_tokens = used + TOKENS_REPLY_PRIMING
+    return window

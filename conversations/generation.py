@@ -1,0 +1,258 @@
+"""Generation runs as a task detached from any websocket.
+
+A reply keeps streaming when the browser that asked for it closes or reloads.
+The task publishes coalesced chunks with sequence numbers to the conversation's
+channel-layer group, checkpoints the partial text to the database, and saves
+the final text, usage, cost, timings and status when it ends. Any view of the
+conversation can attach (a snapshot, then the chunks after it) and any worker
+can stop it through the layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from conversations import services
+from conversations.backends import BackendError, ModelConfig, Queued, Usage, get_backend
+from conversations.models import Conversation, Message
+
+logger = logging.getLogger("parley.generation")
+
+
+def conversation_group(public_id: uuid.UUID | str) -> str:
+    """Name of the channel-layer group of everyone viewing one conversation."""
+    return f"conversation.{uuid.UUID(str(public_id)).hex}"
+
+
+def _stop_group(message_id: int) -> str:
+    return f"generation-stop.{message_id}"
+
+
+@dataclass
+class Generation:
+    """A reply being written in this process."""
+
+    message_id: int
+    group: str
+    parts: list[str] = field(default_factory=list)
+    seq: int = 0
+    task: asyncio.Task | None = None
+    stop_requested: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The text of a running reply so far and the sequence number it includes."""
+
+    message_id: int
+    text: str
+    seq: int
+
+
+# Replies running in this process. The tasks are held here so that they are not
+# garbage-collected while no websocket refers to them.
+_running: dict[int, Generation] = {}
+
+
+def generation_snapshot(message_id: int) -> Snapshot | None:
+    """Return the current text of a reply running in this process, if it is."""
+    generation = _running.get(message_id)
+    if generation is None:
+        return None
+    return Snapshot(message_id=message_id, text=generation.text, seq=generation.seq)
+
+
+async def turn_submit(*, conversation: Conversation, content: str) -> services.Turn:
+    """Save the user's message and start the reply in the background.
+
+    Raises what `services.turn_start` raises; then nothing was saved.
+    """
+    turn = await database_sync_to_async(services.turn_start)(
+        conversation=conversation, content=content
+    )
+    group = conversation_group(conversation.public_id)
+    await get_channel_layer().group_send(
+        group,
+        {
+            "type": "turn.started",
+            "user_message_id": turn.user_message.id,
+            "assistant_message_id": turn.assistant_message.id,
+        },
+    )
+    generation = Generation(message_id=turn.assistant_message.id, group=group)
+    _running[generation.message_id] = generation
+    generation.task = asyncio.create_task(
+        _run(generation, turn.model, turn.window.messages, turn.window.input_tokens),
+        name=f"generation-{generation.message_id}",
+    )
+    generation.task.add_done_callback(lambda _task: _running.pop(generation.message_id, None))
+    return turn
+
+
+async def generation_stop(*, message_id: int) -> None:
+    """Ask the reply to stop, wherever it runs; the text so far is kept."""
+    generation = _running.get(message_id)
+    if generation is not None:
+        _cancel(generation)
+        return
+    await get_channel_layer().group_send(_stop_group(message_id), {"type": "generation.stop"})
+
+
+def _cancel(generation: Generation) -> None:
+    generation.stop_requested = True
+    if generation.task is not None:
+        generation.task.cancel()
+
+
+async def _listen_for_stop(generation: Generation) -> None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    group = _stop_group(generation.message_id)
+    await layer.group_add(group, channel)
+    try:
+        while True:
+            event = await layer.receive(channel)
+            if event.get("type") == "generation.stop":
+                _cancel(generation)
+                return
+    finally:
+        await layer.group_discard(group, channel)
+
+
+class _Publisher:
+    """Coalesce text into frames: at most one publish per frame interval."""
+
+    def __init__(self, generation: Generation) -> None:
+        self.generation = generation
+        self.layer = get_channel_layer()
+        self.pending: list[str] = []
+        self.last_publish = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        # One sender keeps frames in order, whatever the layer's latency.
+        self.outbox: asyncio.Queue[dict | None] = asyncio.Queue()
+        self.sender = asyncio.create_task(self._send_loop())
+
+    async def _send_loop(self) -> None:
+        while (event := await self.outbox.get()) is not None:
+            try:
+                await self.layer.group_send(self.generation.group, event)
+            except Exception:
+                logger.exception("could not publish a chunk of %s", self.generation.message_id)
+
+    def add(self, text: str) -> None:
+        self.generation.parts.append(text)
+        self.pending.append(text)
+        if self.timer is not None:
+            return
+        delay = self.last_publish + settings.PARLEY_FRAME_SECONDS - time.monotonic()
+        if delay <= 0:
+            self.flush()
+        else:
+            self.timer = asyncio.get_running_loop().call_later(delay, self.flush)
+
+    def flush(self) -> None:
+        self.timer = None
+        if not self.pending:
+            return
+        text = "".join(self.pending)
+        self.pending.clear()
+        self.generation.seq += 1
+        self.last_publish = time.monotonic()
+        self.outbox.put_nowait(
+            {
+                "type": "generation.delta",
+                "message_id": self.generation.message_id,
+                "seq": self.generation.seq,
+                "text": text,
+            }
+        )
+
+    async def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.flush()
+        self.outbox.put_nowait(None)
+        await self.sender
+
+
+async def _run(
+    generation: Generation,
+    model: ModelConfig,
+    messages: list[dict[str, str]],
+    estimated_input_tokens: int,
+) -> None:
+    layer = get_channel_layer()
+    publisher = _Publisher(generation)
+    stop_listener = asyncio.create_task(_listen_for_stop(generation))
+    started = time.monotonic()
+    first_token_at: float | None = None
+    last_checkpoint = started
+    usage: Usage | None = None
+    status, error = Message.Status.COMPLETE, ""
+    try:
+        async for event in get_backend(model).stream(
+            messages=messages, max_tokens=model.max_output_tokens
+        ):
+            if isinstance(event, Usage):
+                usage = event
+            elif isinstance(event, Queued):
+                await layer.group_send(
+                    generation.group,
+                    {
+                        "type": "generation.queued",
+                        "message_id": generation.message_id,
+                        "ahead": event.ahead,
+                    },
+                )
+            elif event:
+                if first_token_at is None:
+                    first_token_at = time.monotonic()
+                publisher.add(event)
+                if time.monotonic() - last_checkpoint >= settings.PARLEY_CHECKPOINT_SECONDS:
+                    last_checkpoint = time.monotonic()
+                    await database_sync_to_async(services.message_checkpoint)(
+                        message_id=generation.message_id, content=generation.text
+                    )
+    except asyncio.CancelledError:
+        status = (
+            Message.Status.STOPPED if generation.stop_requested else Message.Status.INTERRUPTED
+        )
+    except BackendError as exc:
+        logger.warning("generation %s failed: %s", generation.message_id, exc.message)
+        status, error = Message.Status.ERROR, exc.message
+    except Exception:
+        logger.exception("generation %s failed", generation.message_id)
+        status, error = Message.Status.ERROR, "Something went wrong while writing the answer."
+    finally:
+        stop_listener.cancel()
+        await publisher.close()
+        now = time.monotonic()
+        await database_sync_to_async(services.message_finish)(
+            message_id=generation.message_id,
+            model=model,
+            content=generation.text,
+            status=status,
+            error=error,
+            usage=usage,
+            estimated_input_tokens=estimated_input_tokens,
+            time_to_first_token_ms=(
+                round((first_token_at - started) * 1000) if first_token_at else None
+            ),
+            duration_ms=round((now - started) * 1000),
+        )
+        await layer.group_send(
+            generation.group,
+            {"type": "generation.finished", "message_id": generation.message_id},
+        )

@@ -1,0 +1,95 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+class Conversation(models.Model):
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="conversations",
+        verbose_name=_("owner"),
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    model_id = models.CharField(_("model"), max_length=100)
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["owner", "-updated_at"])]
+
+    def __str__(self) -> str:
+        return self.title or str(_("New conversation"))
+
+    def get_absolute_url(self) -> str:
+        return reverse("conversations:detail", kwargs={"public_id": self.public_id})
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        SYSTEM = "system", _("system")
+        USER = "user", _("user")
+        ASSISTANT = "assistant", _("assistant")
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete", _("complete")
+        STREAMING = "streaming", _("streaming")
+        STOPPED = "stopped", _("stopped")
+        ERROR = "error", _("error")
+        INTERRUPTED = "interrupted", _("interrupted")
+
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role)
+    content = models.TextField(_("content"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status, default=Status.COMPLETE, db_index=True
+    )
+    error = models.TextField(_("error"), blank=True)
+    model_id = models.CharField(_("model"), max_length=100, blank=True)
+    # Tokens this message adds to a chat request (content, role and per-message
+    # overhead), counted once with `token_encoding` and reused when trimming.
+    token_count = models.PositiveIntegerField(_("token count"), null=True, blank=True)
+    token_encoding = models.CharField(_("token encoding"), max_length=50, blank=True)
+    input_tokens = models.PositiveIntegerField(_("input tokens"), null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), null=True, blank=True)
+    usage_estimated = models.BooleanField(
+        _("usage estimated"),
+        default=False,
+        help_text=_("The backend reported no usage; the figures are our own count."),
+    )
+    cost = models.DecimalField(_("cost (USD)"), max_digits=14, decimal_places=8, default=0)
+    time_to_first_token_ms = models.PositiveIntegerField(
+        _("time to first token (ms)"), null=True, blank=True
+    )
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["id"]
+        indexes = [models.Index(fields=["conversation", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()}: {self.content[:60]}"
+
+    def get_absolute_url(self) -> str:
+        return f"{self.conversation.get_absolute_url()}#msg-{self.pk}"
+
+    @property
+    def dom_id(self) -> str:
+        return f"msg-{self.pk}"

@@ -1,0 +1,44 @@
+"""Reads. Every conversation lookup is scoped to its owner: another user's id is a 404."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.http import Http404
+
+from conversations.models import Conversation, Message
+
+
+def conversation_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Conversation]:
+    """List the user's conversations, most recently active first."""
+    return Conversation.objects.filter(owner=user).order_by("-updated_at")
+
+
+def conversation_get_for_user(*, user: AbstractBaseUser, public_id: uuid.UUID | str) -> Conversation:
+    """Return the user's conversation with this public id, or raise Http404."""
+    try:
+        return Conversation.objects.get(owner=user, public_id=public_id)
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such conversation.") from None
+
+
+def message_list(*, conversation: Conversation) -> QuerySet[Message]:
+    """List a conversation's messages in the order they were written."""
+    return conversation.messages.order_by("id")
+
+
+def message_get(*, conversation: Conversation, message_id: int) -> Message:
+    """Return one message of this conversation, or raise Http404."""
+    try:
+        return conversation.messages.get(pk=message_id)
+    except (Message.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such message.") from None
+
+
+def message_streaming_ids(*, conversation: Conversation) -> list[int]:
+    """Ids of this conversation's messages that are still being generated."""
+    return list(
+        conversation.messages.filter(status=Message.Status.STREAMING).values_list("id", flat=True)
+    )

@@ -1,0 +1,181 @@
+"""Writes: every change to conversations and messages goes through here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import Truncator
+
+from conversations.backends import ModelConfig, Usage, get_catalog, get_model
+from conversations.context import Window, window_build
+from conversations.models import Conversation, Message
+from conversations.tokens import encoding_resolved_name, message_token_count, text_token_count
+
+logger = logging.getLogger("parley.services")
+
+TITLE_LENGTH = 60
+COST_PLACES = Decimal("0.00000001")
+
+
+@dataclass
+class Turn:
+    """A user message saved with its empty assistant reply, and what to send the model."""
+
+    user_message: Message
+    assistant_message: Message
+    model: ModelConfig
+    window: Window
+
+
+def model_for_new_conversation(model_id: str | None) -> ModelConfig:
+    """Return the model a new conversation starts with: the chosen one if usable."""
+    catalog = get_catalog()
+    model = catalog.get(model_id) if model_id else catalog.default()
+    if not model.usable:
+        raise ValidationError(f"{model.label} cannot be used now: {model.unusable_reason()}.")
+    return model
+
+
+def conversation_create(
+    *, owner: AbstractBaseUser, model_id: str | None = None, system_prompt: str = ""
+) -> Conversation:
+    """Create an empty conversation for `owner` with a usable model."""
+    model = model_for_new_conversation(model_id)
+    return Conversation.objects.create(
+        owner=owner, model_id=model.id, system_prompt=system_prompt.strip()
+    )
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    """Give the conversation a title chosen by its owner."""
+    title = " ".join(title.split())
+    if not title:
+        raise ValidationError("A title cannot be empty.")
+    if len(title) > 200:
+        raise ValidationError("A title can be at most 200 characters.")
+    conversation.title = title
+    conversation.save(update_fields=["title", "updated_at"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete the conversation and all its messages."""
+    conversation.delete()
+
+
+def message_validate(content: str) -> str:
+    """Return the message to send, or raise ValidationError saying what is wrong."""
+    if not isinstance(content, str):
+        raise ValidationError("The message must be text.")
+    if not content.strip():
+        raise ValidationError("Type a message first.")
+    limit = settings.PARLEY_MAX_MESSAGE_CHARS
+    if len(content) > limit:
+        raise ValidationError(
+            f"This message is {len(content):,} characters long; the limit is {limit:,}."
+        )
+    return content
+
+
+def turn_start(*, conversation: Conversation, content: str) -> Turn:
+    """Save the user's message and an empty streaming reply; return what to send.
+
+    Raises ValidationError for bad input or an unusable model and
+    PromptTooLongError when the message does not fit the model's window; in
+    both cases nothing is saved and nothing is sent.
+    """
+    content = message_validate(content)
+    model = get_model(conversation.model_id)
+    if not model.usable:
+        raise ValidationError(f"{model.label} cannot be used now: {model.unusable_reason()}.")
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        raise ValidationError("Wait for the answer to finish, or stop it, before sending.")
+    window = window_build(conversation=conversation, model=model, newest=content)
+    with transaction.atomic():
+        user_message = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=content,
+            token_count=window.newest_tokens,
+            token_encoding=window.encoding,
+        )
+        assistant_message = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            model_id=model.id,
+        )
+        fields = ["updated_at"]
+        if not conversation.title:
+            conversation.title = Truncator(" ".join(content.split())).chars(TITLE_LENGTH)
+            fields.append("title")
+        conversation.save(update_fields=fields)
+    return Turn(
+        user_message=user_message, assistant_message=assistant_message, model=model, window=window
+    )
+
+
+def message_checkpoint(*, message_id: int, content: str) -> None:
+    """Save the partial text of a reply that is still streaming."""
+    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        content=content, updated_at=timezone.now()
+    )
+
+
+def cost_compute(*, model: ModelConfig, input_tokens: int, output_tokens: int) -> Decimal:
+    """Price a request from the catalog's per-1K prices."""
+    cost = (
+        Decimal(input_tokens) * model.price_input_per_1k
+        + Decimal(output_tokens) * model.price_output_per_1k
+    ) / 1000
+    return cost.quantize(COST_PLACES)
+
+
+def message_finish(
+    *,
+    message_id: int,
+    model: ModelConfig,
+    content: str,
+    status: str,
+    error: str = "",
+    usage: Usage | None,
+    estimated_input_tokens: int,
+    time_to_first_token_ms: int | None,
+    duration_ms: int,
+) -> Message:
+    """Record the end of a reply: its text, final status, usage, cost and timings."""
+    encoding = encoding_resolved_name(model.encoding)
+    token_count = message_token_count(role="assistant", content=content, encoding=encoding)
+    if usage is None:
+        # The backend reported nothing: use our own count and say so.
+        input_tokens = estimated_input_tokens
+        output_tokens = text_token_count(content, encoding=encoding) if content else 0
+        estimated = True
+    else:
+        input_tokens, output_tokens, estimated = usage.input_tokens, usage.output_tokens, False
+    message = Message.objects.get(pk=message_id)
+    message.content = content
+    message.status = status
+    message.error = error
+    message.token_count = token_count
+    message.token_encoding = encoding
+    message.input_tokens = input_tokens
+    message.output_tokens = output_tokens
+    message.usage_estimated = estimated
+    message.cost = cost_compute(model=model, input_tokens=input_tokens, output_tokens=output_tokens)
+    message.time_to_first_token_ms = time_to_first_token_ms
+    message.duration_ms = duration_ms
+    message.save()
+    return message
+
+
+conversation_create_async = database_sync_to_async(conversation_create)
+conversation_delete_async = database_sync_to_async(conversation_delete)

@@ -1,0 +1,116 @@
+"""Pages. Thin: parse, check ownership through selectors, call a service, render."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages as flash
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from conversations import selectors, services
+from conversations.backends import UnknownModelError, get_catalog
+from conversations.context import PromptTooLongError
+from conversations.generation import turn_submit
+
+PAGE = "conversations/conversation.html"
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _page_context(user, conversation=None, **extra) -> dict:
+    catalog = get_catalog()
+    context = {
+        "conversation": conversation,
+        "conversations": selectors.conversation_list_for_user(user=user),
+        "models": catalog.usable(),
+        "default_model": catalog.default(),
+        "presets": catalog.presets,
+    }
+    context.update(extra)
+    return context
+
+
+@require_GET
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    """Show a new, empty chat."""
+    return render(request, PAGE, _page_context(request.user, messages=[]))
+
+
+@require_POST
+async def conversation_create(request: HtmxHttpRequest) -> HttpResponse:
+    """Start a conversation with its first message and go to it while it streams."""
+    user = await request.auser()
+    content = request.POST.get("message", "")
+    model_id = request.POST.get("model") or None
+    system_prompt = request.POST.get("system_prompt", "")
+    try:
+        conversation = await services.conversation_create_async(
+            owner=user, model_id=model_id, system_prompt=system_prompt
+        )
+    except (ValidationError, UnknownModelError) as exc:
+        error = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        return await _home_with_error(request, user, error, content, system_prompt)
+    try:
+        await turn_submit(conversation=conversation, content=content)
+    except (ValidationError, PromptTooLongError) as exc:
+        await services.conversation_delete_async(conversation=conversation)
+        error = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        return await _home_with_error(request, user, error, content, system_prompt)
+    return redirect(conversation)
+
+
+async def _home_with_error(request, user, error, content, system_prompt) -> HttpResponse:
+    context = _page_context(
+        user, messages=[], alert=error, draft=content, draft_system_prompt=system_prompt
+    )
+    return await sync_to_async(render)(request, PAGE, context, status=400)
+
+
+@require_GET
+def conversation_detail(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Show a conversation with every message; the page then attaches by websocket."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    messages = list(selectors.message_list(conversation=conversation))
+    streaming = next((m for m in messages if m.status == m.Status.STREAMING), None)
+    context = _page_context(
+        request.user, conversation, messages=messages, streaming_message=streaming
+    )
+    return render(request, PAGE, context)
+
+
+@require_POST
+def conversation_rename(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Rename a conversation."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    try:
+        services.conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
+    except ValidationError as exc:
+        if request.htmx:
+            context = {"conversation": conversation, "alert": exc.messages[0], "oob": True}
+            return render(request, f"{PAGE}#alert", context, status=400)
+        flash.error(request, exc.messages[0])
+        return redirect(conversation)
+    if request.htmx:
+        context = _page_context(request.user, conversation)
+        return render(request, f"{PAGE}#title-frame", context)
+    return redirect(conversation)
+
+
+@require_http_methods(["GET", "POST"])
+def conversation_delete(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Ask for confirmation, then delete a conversation and its messages."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    if request.method == "GET":
+        return render(request, "conversations/delete.html", {"conversation": conversation})
+    title = str(conversation)
+    services.conversation_delete(conversation=conversation)
+    flash.success(request, f"Deleted “{title}”.")
+    if request.htmx:
+        return HttpResponseClientRedirect("/")
+    return redirect("conversations:home")
