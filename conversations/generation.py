@@ -11,6 +11,7 @@ can stop it through the layer.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
@@ -93,9 +94,12 @@ async def turn_submit(*, conversation: Conversation, content: str) -> services.T
     )
     generation = Generation(message_id=turn.assistant_message.id, group=group)
     _running[generation.message_id] = generation
+    # A fresh context: the task must not inherit the request's or the socket's
+    # thread-sensitive executor, which is shut down when they end.
     generation.task = asyncio.create_task(
         _run(generation, turn.model, turn.window.messages, turn.window.input_tokens),
         name=f"generation-{generation.message_id}",
+        context=contextvars.Context(),
     )
     generation.task.add_done_callback(lambda _task: _running.pop(generation.message_id, None))
     return turn

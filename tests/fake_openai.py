@@ -131,19 +131,19 @@ class _Handler(BaseHTTPRequestHandler):
         except (_Dropped, ConnectionError, TimeoutError, OSError):
             self.close_connection = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802 - stdlib naming
+    def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802 - stdlib naming
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
     def _read_body(self) -> bytes:
@@ -216,7 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
         # Authentication (only when the fake is given a key to expect).
-        if cfg["api_key"] is not None and headers.get("authorization") != f"Bearer {cfg['api_key']}":
+        expected_auth = f"Bearer {cfg['api_key']}"
+        if cfg["api_key"] is not None and headers.get("authorization") != expected_auth:
             self._stall(cfg)
             self._send_json(401, _error_body(401))
             return
@@ -330,10 +331,10 @@ class _Handler(BaseHTTPRequestHandler):
             if cfg["delay"] and sent:
                 fake._sleep(cfg["delay"])
             self._send_event(chunk({"content": token}))
-        n = len(tokens)
-        if cfg["reset_after_tokens"] is not None and n >= cfg["reset_after_tokens"]:
+        if cfg["reset_after_tokens"] is not None:  # N >= len(tokens): drop before finishing
             self._reset_connection()
-        if cfg["malformed_after_tokens"] is not None and n <= cfg["malformed_after_tokens"]:
+        malformed_at = cfg["malformed_after_tokens"]
+        if malformed_at is not None and len(tokens) <= malformed_at:
             self._send_event('{"id": "chatcmpl-broken", "choices": [{not json')
         self._send_event(chunk({}, finish_reason))
         if include_usage and usage is not None:

@@ -17,6 +17,27 @@ logger = logging.getLogger("parley.backends")
 _DONE = object()
 
 
+def _disable_extra_buffer_types(llama_cpp: Any) -> None:
+    """Keep llama.cpp off its "extra buffer types" (AMX and repacked weights).
+
+    On this machine kind's CPUs (AMX_INT8) the build pip compiles crashes the whole
+    process with SIGSEGV in ggml_backend_amx_mul_mat on the first token. Without
+    extra buffers the same build runs SmolLM2 at ~50-80 tokens/s. Llama() takes no
+    argument for it, so wrap the default model parameters it starts from.
+    """
+    if getattr(llama_cpp, "_parley_patched", False):
+        return
+    default_params = llama_cpp.llama_model_default_params
+
+    def model_params_without_extra_buffers():
+        params = default_params()
+        params.use_extra_bufts = False
+        return params
+
+    llama_cpp.llama_model_default_params = model_params_without_extra_buffers
+    llama_cpp._parley_patched = True
+
+
 class LocalLlamaBackend(Backend):
     """Run a llama.cpp model off the event loop, one generation at a time.
 
@@ -40,8 +61,10 @@ class LocalLlamaBackend(Backend):
             path = self.model.local_path()
             if path is None:
                 raise BackendError(f"The model file for {self.model.label} is missing.")
+            import llama_cpp.llama_cpp as llama_cpp_lib
             from llama_cpp import Llama
 
+            _disable_extra_buffer_types(llama_cpp_lib)
             logger.info("loading local model %s from %s", self.model.id, path)
             # Two compute threads collapse as soon as the web server needs a core
             # (measured 85 -> 23 tok/s on 2 cores); batch prompt work may use two.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator
 
 import openai
@@ -18,19 +20,23 @@ class OpenAICompatibleBackend(Backend):
 
     def __init__(self, model: ModelConfig) -> None:
         super().__init__(model)
-        self._client: openai.AsyncOpenAI | None = None
+        # A client's connection pool belongs to one event loop: keep one per loop.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
+        self._clients = weakref.WeakKeyDictionary()
 
     def client(self) -> openai.AsyncOpenAI:
-        """Return this model's client, made once so its connection pool is reused."""
-        if self._client is None:
-            self._client = openai.AsyncOpenAI(
+        """Return this model's client for the running loop, made once and reused."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = openai.AsyncOpenAI(
                 base_url=self.model.resolved_base_url or None,
                 # A keyless local server still needs a non-empty key for the client.
                 api_key=self.model.api_key or "not-needed",
                 timeout=self.model.request_timeout,
                 max_retries=2,
             )
-        return self._client
+        return client
 
     async def stream(
         self, *, messages: list[dict[str, str]], max_tokens: int
@@ -53,7 +59,10 @@ class OpenAICompatibleBackend(Backend):
             kwargs["temperature"] = self.model.temperature
         try:
             stream = await self.client().chat.completions.create(**kwargs)
-            usage: Usage | None = None
+        except openai.APIError as exc:
+            raise _backend_error(exc, self.model) from exc
+        usage: Usage | None = None
+        try:
             async for chunk in stream:
                 if chunk.usage is not None:
                     usage = Usage(
@@ -66,31 +75,38 @@ class OpenAICompatibleBackend(Backend):
                         yield text
             if usage is not None:
                 yield usage
-        except openai.AuthenticationError as exc:
-            raise BackendError("The model's API key was refused.") from exc
-        except openai.PermissionDeniedError as exc:
-            raise BackendError("The model's API key was refused (permission denied).") from exc
-        except openai.RateLimitError as exc:
-            retry_after = exc.response.headers.get("retry-after", "")
-            hint = f" Retry in {retry_after} s." if retry_after.isdigit() else ""
-            raise BackendError(f"The model is rate limited.{hint}", retryable=True) from exc
-        except openai.NotFoundError as exc:
-            raise BackendError(
-                f"The server does not know the model {self.model.upstream!r}."
-            ) from exc
-        except openai.BadRequestError as exc:
-            raise BackendError(f"The model refused the request: {_detail(exc)}") from exc
-        except openai.APITimeoutError as exc:
-            raise BackendError("The model did not answer in time.", retryable=True) from exc
-        except openai.APIConnectionError as exc:
-            raise BackendError("Could not reach the model's server.", retryable=True) from exc
-        except openai.InternalServerError as exc:
-            raise BackendError(
-                f"The model's server failed ({exc.status_code}).", retryable=True
-            ) from exc
         except openai.APIError as exc:
-            logger.warning("upstream error for %s: %s", self.model.id, exc)
-            raise BackendError(f"The model's server sent an error: {_detail(exc)}", retryable=True) from exc
+            raise _backend_error(exc, self.model) from exc
+        except ValueError as exc:  # a chunk that is not JSON
+            raise BackendError(
+                "The model's server sent a malformed reply.", retryable=True
+            ) from exc
+        finally:
+            await stream.close()
+
+
+def _backend_error(exc: openai.APIError, model: ModelConfig) -> BackendError:
+    """Translate the client's exception into a message a user can act on."""
+    if isinstance(exc, openai.AuthenticationError):
+        return BackendError("The model's API key was refused.")
+    if isinstance(exc, openai.PermissionDeniedError):
+        return BackendError("The model's API key was refused (permission denied).")
+    if isinstance(exc, openai.RateLimitError):
+        retry_after = exc.response.headers.get("retry-after", "")
+        hint = f" Retry in {retry_after} s." if retry_after.isdigit() else ""
+        return BackendError(f"The model is rate limited.{hint}", retryable=True)
+    if isinstance(exc, openai.NotFoundError):
+        return BackendError(f"The server does not know the model {model.upstream!r}.")
+    if isinstance(exc, openai.BadRequestError):
+        return BackendError(f"The model refused the request: {_detail(exc)}")
+    if isinstance(exc, openai.APITimeoutError):
+        return BackendError("The model did not answer in time.", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return BackendError("The connection to the model's server failed.", retryable=True)
+    if isinstance(exc, openai.InternalServerError):
+        return BackendError(f"The model's server failed ({exc.status_code}).", retryable=True)
+    logger.warning("upstream error for %s: %s", model.id, exc)
+    return BackendError(f"The model's server sent an error: {_detail(exc)}", retryable=True)
 
 
 def _detail(exc: openai.APIError) -> str:

@@ -1,0 +1,105 @@
+"""Shared fixtures: named users, a fake OpenAI-compatible upstream and a catalog for it.
+
+Only what leaves the project is faked: the model server is a real HTTP server
+(tests/fake_openai.py) and the real `openai` client talks to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAI
+
+from conversations.backends.registry import _catalog_from
+
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture(scope="session")
+def upstream_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def upstream(upstream_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The fake upstream, reset to its defaults for each test."""
+    upstream_server.reset()
+    yield upstream_server
+    upstream_server.reset()
+
+
+def catalog_text(base_url: str) -> str:
+    return f"""
+[[models]]
+id = "fake"
+label = "Fake model"
+backend = "openai"
+upstream = "fake-model"
+base_url = "{base_url}"
+context_window = 4096
+max_output_tokens = 512
+encoding = "cl100k_base"
+price_input_per_1k = "0.0005"
+price_output_per_1k = "0.0015"
+default = true
+
+[[models]]
+id = "tiny"
+label = "Tiny window model"
+backend = "openai"
+upstream = "fake-model"
+base_url = "{base_url}"
+context_window = 120
+max_output_tokens = 40
+encoding = "cl100k_base"
+price_input_per_1k = "0.001"
+price_output_per_1k = "0.002"
+
+[[models]]
+id = "keyed"
+label = "Model needing a key"
+backend = "openai"
+upstream = "fake-model"
+base_url = "{base_url}"
+api_key_env = "PARLEY_TEST_UNSET_KEY"
+context_window = 4096
+max_output_tokens = 512
+
+[[presets]]
+name = "Pirate"
+system_prompt = "Talk like a pirate."
+"""
+
+
+@pytest.fixture
+def catalog_file(tmp_path: Path, upstream: FakeOpenAI) -> Path:
+    path = tmp_path / "models.toml"
+    path.write_text(catalog_text(upstream.base_url), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def fake_catalog(request, settings, tmp_path: Path) -> Iterator[None]:
+    """Point the app at a catalog of models served by the fake upstream."""
+    if "no_fake_catalog" in request.keywords:
+        yield
+        return
+    upstream = request.getfixturevalue("upstream")
+    path = tmp_path / "models.toml"
+    path.write_text(catalog_text(upstream.base_url), encoding="utf-8")
+    settings.PARLEY_MODELS_FILE = str(path)
+    yield
+    _catalog_from.cache_clear()
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password=PASSWORD)
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password=PASSWORD)
