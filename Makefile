@@ -1,0 +1,44 @@
+# Parley. Two commands: `make run` and `make test`; both install what they need.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PY := .venv/bin/python
+# PostgreSQL and Redis for the second test pass (started by .ci/run in CI).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test install install-test lint bench clean
+
+install:
+	@scripts/install
+
+install-test:
+	@scripts/install test
+
+run: install
+	@$(PY) manage.py migrate --noinput -v 0
+	@echo ""
+	@echo "  Parley is starting on http://$(HOST):$(PORT)/  (sign up on that page to chat)"
+	@echo "  Make an admin:  .venv/bin/python manage.py createsuperuser  (then open /admin/)"
+	@echo "  The embedded demo model answers with no key; set OPENAI_API_KEY for OpenAI models."
+	@echo ""
+	@$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install-test
+	@echo "==> Tests on SQLite with the in-memory channel layer"
+	@$(PY) -m pytest
+	@if scripts/services-up; then \
+		echo "==> Tests on PostgreSQL with the Redis channel layer"; \
+		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -m "not browser and not embedded"; \
+	else \
+		echo "==> PostgreSQL or Redis not reachable here: skipped the second pass (CI starts them)"; \
+	fi
+	@$(PY) -m ruff check .
+
+lint: install-test
+	@$(PY) -m ruff check .
+
+bench: install
+	@$(PY) bench/prompt_build.py
+
+clean:
+	rm -rf .venv staticfiles test-db.sqlite3*
