@@ -49,6 +49,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.shown_seq: dict[int, int] = {}
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.left_out_up_to = await database_sync_to_async(frames.window_boundary)(
+            conversation=self.conversation
+        )
         await self._attach_to_running()
 
     async def disconnect(self, code: int) -> None:
@@ -93,7 +96,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=frames.alert(text))
             return
         # Only the sender's composer is cleared; other views keep their drafts.
-        await self.send(text_data=frames.composer_reset(self.conversation))
+        html = await database_sync_to_async(frames.composer_reset)(self.conversation)
+        await self.send(text_data=html)
 
     async def _stop(self, message_id: Any) -> None:
         try:
@@ -129,8 +133,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def generation_finished(self, event: dict) -> None:
         self.shown_seq.pop(event["message_id"], None)
-        html = await database_sync_to_async(frames.message_finished)(
-            conversation=self.conversation, message_id=event["message_id"]
+        html, self.left_out_up_to = await database_sync_to_async(frames.message_finished)(
+            conversation=self.conversation,
+            message_id=event["message_id"],
+            left_out_up_to=self.left_out_up_to,
         )
         await self.send(text_data=html)
 

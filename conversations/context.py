@@ -154,3 +154,45 @@ def window_build(
         window.messages.append({"role": "user", "content": newest})
     window.input_tokens = used + TOKENS_REPLY_PRIMING
     return window
+
+
+@dataclass(frozen=True)
+class Gauge:
+    """What the composer shows: draft tokens + the rest of the next request / window."""
+
+    draft_tokens: int
+    other_tokens: int
+    context_window: int
+    reserved_tokens: int
+    left_out_up_to: int | None
+    error: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.draft_tokens + self.other_tokens
+
+    @property
+    def over(self) -> bool:
+        return bool(self.error)
+
+
+def window_gauge(*, conversation: Conversation, model: ModelConfig, draft: str = "") -> Gauge:
+    """Measure the next request: the draft, everything else sent with it, and the window."""
+    encoding = encoding_resolved_name(model.encoding)
+    draft_tokens = message_token_count(role="user", content=draft, encoding=encoding) if draft else 0
+    error = ""
+    try:
+        window = window_build(conversation=conversation, model=model, draft_tokens=draft_tokens)
+        other_tokens = window.input_tokens - draft_tokens
+    except PromptTooLongError as exc:
+        error = exc.message
+        window = window_build(conversation=conversation, model=model)
+        other_tokens = window.input_tokens
+    return Gauge(
+        draft_tokens=draft_tokens,
+        other_tokens=other_tokens,
+        context_window=model.context_window,
+        reserved_tokens=model.max_output_tokens,
+        left_out_up_to=window.left_out_up_to,
+        error=error,
+    )

@@ -10,6 +10,8 @@ from django.template.loader import render_to_string
 from django.utils.html import escape, format_html
 
 from conversations import selectors
+from conversations.backends import UnknownModelError, get_model
+from conversations.context import Gauge, window_gauge
 from conversations.models import Conversation
 
 PAGE = "conversations/conversation.html"
@@ -21,8 +23,18 @@ def alert(text: str) -> str:
 
 
 def composer_reset(conversation: Conversation) -> str:
-    """Replace the composer with an empty one."""
-    return render_to_string(f"{PAGE}#composer", {"conversation": conversation, "oob": True})
+    """Replace the composer with an empty one, its gauge counting the new history."""
+    context = {"conversation": conversation, "gauge": _gauge(conversation), "oob": True}
+    return render_to_string(f"{PAGE}#composer", context)
+
+
+def _gauge(conversation: Conversation) -> Gauge | None:
+    conversation.refresh_from_db(fields=["model_id", "system_prompt"])
+    try:
+        model = get_model(conversation.model_id)
+    except UnknownModelError:
+        return None
+    return window_gauge(conversation=conversation, model=model)
 
 
 def body_replace(message_id: int, text: str) -> str:
@@ -53,12 +65,39 @@ def turn_started(*, conversation: Conversation, message_ids: list[int]) -> str:
     """Append a new user message and its streaming reply, and show the Stop button."""
     messages = list(selectors.message_list(conversation=conversation).filter(id__in=message_ids))
     conversation.refresh_from_db(fields=["title", "updated_at"])
-    context = {"conversation": conversation, "messages": messages, "append": True}
+    context = {"conversation": conversation, "chat_messages": messages}
     return render_to_string(f"{PAGE}#turn-frame", context)
 
 
-def message_finished(*, conversation: Conversation, message_id: int) -> str:
-    """Swap in the final message, rendered as markdown, and hide the Stop button."""
+def window_boundary(*, conversation: Conversation) -> int | None:
+    """Id of the newest message that no longer fits the model's window (None: all fit)."""
+    gauge = _gauge(conversation)
+    return gauge.left_out_up_to if gauge else None
+
+
+def message_finished(
+    *, conversation: Conversation, message_id: int, left_out_up_to: int | None
+) -> tuple[str, int | None]:
+    """Swap in the final message as markdown, hide Stop, update cost, gauge and marks.
+
+    `left_out_up_to` is the window boundary this view shows; messages between it
+    and the new boundary get their "not in the model's memory" note updated.
+    Returns the frame and the new boundary.
+    """
     message = selectors.message_get(conversation=conversation, message_id=message_id)
-    context = {"conversation": conversation, "message": message, "oob": True}
-    return render_to_string(f"{PAGE}#finished-frame", context)
+    gauge = _gauge(conversation)
+    new_boundary = gauge.left_out_up_to if gauge else None
+    low, high = sorted((left_out_up_to or 0, new_boundary or 0))
+    moved = list(
+        selectors.message_list(conversation=conversation).filter(id__gt=low, id__lte=high)
+    ) if high > low else []
+    context = {
+        "conversation": conversation,
+        "message": message,
+        "oob": True,
+        "gauge": gauge,
+        "left_out_up_to": new_boundary,
+        "moved": moved,
+        "total_cost": selectors.conversation_cost(conversation=conversation),
+    }
+    return render_to_string(f"{PAGE}#finished-frame", context), new_boundary

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.http import Http404
 
 from conversations.models import Conversation, Message
@@ -42,3 +43,9 @@ def message_streaming_ids(*, conversation: Conversation) -> list[int]:
     return list(
         conversation.messages.filter(status=Message.Status.STREAMING).values_list("id", flat=True)
     )
+
+
+def conversation_cost(*, conversation: Conversation) -> Decimal:
+    """Total cost of every answer in the conversation."""
+    total = conversation.messages.aggregate(total=Sum("cost"))["total"]
+    return total or Decimal("0")

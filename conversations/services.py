@@ -66,6 +66,29 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     return conversation
 
 
+def conversation_set_model(*, conversation: Conversation, model_id: str) -> Conversation:
+    """Switch the model that writes the next answers; earlier answers keep theirs."""
+    model = get_model(model_id)
+    if not model.usable:
+        raise ValidationError(f"{model.label} cannot be used now: {model.unusable_reason()}.")
+    conversation.model_id = model.id
+    conversation.save(update_fields=["model_id", "updated_at"])
+    return conversation
+
+
+def conversation_set_system_prompt(*, conversation: Conversation, system_prompt: str) -> Conversation:
+    """Change the instructions sent before every turn of this conversation."""
+    system_prompt = system_prompt.strip()
+    limit = settings.PARLEY_MAX_MESSAGE_CHARS
+    if len(system_prompt) > limit:
+        raise ValidationError(
+            f"The system prompt is {len(system_prompt):,} characters long; the limit is {limit:,}."
+        )
+    conversation.system_prompt = system_prompt
+    conversation.save(update_fields=["system_prompt", "updated_at"])
+    return conversation
+
+
 def conversation_delete(*, conversation: Conversation) -> None:
     """Delete the conversation and all its messages."""
     conversation.delete()

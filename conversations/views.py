@@ -12,8 +12,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from conversations import selectors, services
-from conversations.backends import UnknownModelError, get_catalog
-from conversations.context import PromptTooLongError
+from conversations.backends import UnknownModelError, get_catalog, get_model
+from conversations.context import PromptTooLongError, window_gauge
 from conversations.generation import turn_submit
 
 PAGE = "conversations/conversation.html"
@@ -39,7 +39,7 @@ def _page_context(user, conversation=None, **extra) -> dict:
 @require_GET
 def home(request: HtmxHttpRequest) -> HttpResponse:
     """Show a new, empty chat."""
-    return render(request, PAGE, _page_context(request.user, messages=[]))
+    return render(request, PAGE, _page_context(request.user, chat_messages=[]))
 
 
 @require_POST
@@ -67,9 +67,27 @@ async def conversation_create(request: HtmxHttpRequest) -> HttpResponse:
 
 async def _home_with_error(request, user, error, content, system_prompt) -> HttpResponse:
     context = _page_context(
-        user, messages=[], alert=error, draft=content, draft_system_prompt=system_prompt
+        user, chat_messages=[], alert=error, draft=content, draft_system_prompt=system_prompt
     )
     return await sync_to_async(render)(request, PAGE, context, status=400)
+
+
+def _conversation_context(user, conversation, *, draft: str = "", **extra) -> dict:
+    """Everything the conversation page shows about its model and context window."""
+    try:
+        model = get_model(conversation.model_id)
+    except UnknownModelError:
+        model = None
+    gauge = window_gauge(conversation=conversation, model=model, draft=draft) if model else None
+    return _page_context(
+        user,
+        conversation,
+        model=model,
+        gauge=gauge,
+        left_out_up_to=gauge.left_out_up_to if gauge else None,
+        total_cost=selectors.conversation_cost(conversation=conversation),
+        **extra,
+    )
 
 
 @require_GET
@@ -78,10 +96,50 @@ def conversation_detail(request: HtmxHttpRequest, public_id: str) -> HttpRespons
     conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
     messages = list(selectors.message_list(conversation=conversation))
     streaming = next((m for m in messages if m.status == m.Status.STREAMING), None)
-    context = _page_context(
-        request.user, conversation, messages=messages, streaming_message=streaming
+    context = _conversation_context(
+        request.user, conversation, chat_messages=messages, streaming_message=streaming
     )
     return render(request, PAGE, context)
+
+
+@require_POST
+def conversation_count(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Count the draft's tokens against the model's window (the composer's live gauge)."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    context = _conversation_context(
+        request.user, conversation, draft=request.POST.get("message", "")
+    )
+    return render(request, f"{PAGE}#token-count", context)
+
+
+@require_POST
+def conversation_settings(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Switch the model and/or edit the system prompt of a conversation."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    error = ""
+    try:
+        if "model" in request.POST:
+            services.conversation_set_model(
+                conversation=conversation, model_id=request.POST["model"]
+            )
+        if "system_prompt" in request.POST:
+            services.conversation_set_system_prompt(
+                conversation=conversation, system_prompt=request.POST["system_prompt"]
+            )
+    except ValidationError as exc:
+        error = exc.messages[0]
+    except UnknownModelError as exc:
+        error = str(exc)
+    conversation.refresh_from_db()
+    if not request.htmx:
+        if error:
+            flash.error(request, error)
+        return redirect(conversation)
+    messages = list(selectors.message_list(conversation=conversation))
+    context = _conversation_context(
+        request.user, conversation, chat_messages=messages, alert=error, oob=True
+    )
+    return render(request, f"{PAGE}#settings-frame", context, status=400 if error else 200)
 
 
 @require_POST

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
@@ -20,3 +22,16 @@ def model_label(model_id: str) -> str:
         return get_model(model_id).label
     except UnknownModelError:
         return model_id
+
+
+@register.filter
+def usd(amount) -> str:
+    """Show a cost in dollars: cents for large sums, more digits for tiny ones."""
+    if amount is None:
+        return ""
+    amount = Decimal(amount)
+    if amount == 0:
+        return "$0"
+    if amount >= 1:
+        return f"${amount:,.2f}"
+    return f"${amount.normalize():f}" if amount >= Decimal("0.000001") else "<$0.000001"

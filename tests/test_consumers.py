@@ -1,0 +1,420 @@
+"""The conversation websocket: who may connect, the frames of a turn, and bad input.
+
+Every socket here is a real Channels WebsocketCommunicator against the project's
+ASGI application (origin check, session auth, routing, consumer), talking to the
+real database; only the model server is the fake upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from dataclasses import dataclass, field
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from chatsite.asgi import application
+from conversations import services
+from conversations.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LOCAL_ORIGIN = b"http://localhost"
+# Every receive and every wait on the database is bounded by this.
+TIMEOUT = 10
+
+DELTA = re.compile(r'<span hx-swap-oob="beforeend:#msg-(\d+)-body">(.*?)</span>', re.S)
+SNAPSHOT = re.compile(
+    r'<div id="msg-(\d+)-body" class="message-body is-streaming" hx-swap-oob="true">(.*?)</div>',
+    re.S,
+)
+FINISHED = re.compile(
+    r'<article id="msg-(\d+)" class="message message--assistant is-(\w+)" hx-swap-oob="true">'
+)
+ALERT = re.compile(
+    r'<div id="chat-alert" class="alert" role="alert" hx-swap-oob="true">(.*?)</div>', re.S
+)
+STOP_BUTTON_FOR = re.compile(r'name="message_id" value="(\d+)"')
+
+
+# Helpers shared with test_generation.py --------------------------------------
+
+
+async def create_conversation(owner, **kwargs) -> Conversation:
+    return await database_sync_to_async(services.conversation_create)(owner=owner, **kwargs)
+
+
+async def session_cookie(user) -> bytes:
+    client = Client()
+    await database_sync_to_async(client.force_login)(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def socket_for(user, conversation, origin: bytes = LOCAL_ORIGIN) -> WebsocketCommunicator:
+    """A not yet connected socket to the conversation, as `user` (None: anonymous)."""
+    headers = [(b"origin", origin), (b"host", b"localhost")]
+    if user is not None:
+        headers.append((b"cookie", await session_cookie(user)))
+    return WebsocketCommunicator(application, f"/ws/c/{conversation.public_id}/", headers=headers)
+
+
+async def connect(user, conversation, origin: bytes = LOCAL_ORIGIN) -> WebsocketCommunicator:
+    """Open a socket to the conversation as `user`, the way the page does."""
+    socket = await socket_for(user, conversation, origin)
+    accepted, code = await socket.connect(timeout=TIMEOUT)
+    assert accepted, f"socket refused with close code {code}"
+    return socket
+
+
+async def send_message(socket: WebsocketCommunicator, text) -> None:
+    """Send what the composer form sends."""
+    headers = {"HX-Request": "true", "HX-Trigger": "composer"}
+    await socket.send_json_to({"action": "send", "message": text, "HEADERS": headers})
+
+
+async def send_stop(socket: WebsocketCommunicator, message_id: int) -> None:
+    """Send what the Stop button sends (its hidden input makes the id a string)."""
+    await socket.send_json_to(
+        {"action": "stop", "message_id": str(message_id), "HEADERS": {"HX-Request": "true"}}
+    )
+
+
+@dataclass
+class Reply:
+    """What one socket saw of one reply."""
+
+    frames: list[str] = field(default_factory=list)
+    message_id: int | None = None
+    snapshot: str | None = None
+    deltas: list[str] = field(default_factory=list)
+    status: str | None = None
+
+    @property
+    def streamed_text(self) -> str:
+        """The text a browser shows before the final frame: snapshot plus appended chunks."""
+        return (self.snapshot or "") + "".join(self.deltas)
+
+    @property
+    def final_frame(self) -> str:
+        return self.frames[-1]
+
+
+async def read_reply(socket: WebsocketCommunicator, reply: Reply | None = None) -> Reply:
+    """Read frames until the reply's final frame; collect its snapshot and chunks."""
+    reply = reply or Reply()
+    for _ in range(2000):
+        frame = await socket.receive_from(timeout=TIMEOUT)
+        reply.frames.append(frame)
+        if reply.message_id is None and (stop := STOP_BUTTON_FOR.search(frame)):
+            reply.message_id = int(stop.group(1))
+        if (snapshot := SNAPSHOT.fullmatch(frame.strip())) is not None:
+            reply.message_id = int(snapshot.group(1))
+            reply.snapshot = html.unescape(snapshot.group(2))
+        elif (delta := DELTA.fullmatch(frame.strip())) is not None:
+            assert reply.message_id in (None, int(delta.group(1)))
+            reply.deltas.append(html.unescape(delta.group(2)))
+        elif (finished := FINISHED.search(frame)) is not None:
+            reply.message_id = int(finished.group(1))
+            reply.status = finished.group(2)
+            return reply
+    raise AssertionError("the reply never finished")
+
+
+async def read_until_text(socket: WebsocketCommunicator) -> Reply:
+    """Read frames until some text of the reply has arrived."""
+    reply = Reply()
+    for _ in range(100):
+        frame = await socket.receive_from(timeout=TIMEOUT)
+        reply.frames.append(frame)
+        if (stop := STOP_BUTTON_FOR.search(frame)) is not None:
+            reply.message_id = int(stop.group(1))
+        if (delta := DELTA.fullmatch(frame.strip())) is not None:
+            reply.deltas.append(html.unescape(delta.group(2)))
+            return reply
+    raise AssertionError("no text arrived")
+
+
+async def receive_alert(socket: WebsocketCommunicator) -> str:
+    """Receive the next frame, which must be an alert; return its text."""
+    frame = await socket.receive_from(timeout=TIMEOUT)
+    match = ALERT.fullmatch(frame.strip())
+    assert match is not None, f"expected an alert frame, got: {frame[:300]}"
+    return html.unescape(match.group(1))
+
+
+async def settled(message_id: int, timeout: float = TIMEOUT) -> Message:
+    """The message once it is no longer streaming (or as it is when the wait runs out)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        message = await Message.objects.aget(pk=message_id)
+        if message.status != Message.Status.STREAMING or loop.time() > deadline:
+            return message
+        await asyncio.sleep(0.05)
+
+
+async def message_count() -> int:
+    return await Message.objects.acount()
+
+
+@pytest.fixture(autouse=True)
+async def replies_settle(transactional_db):
+    """Let replies still running end before the test database is emptied."""
+    yield
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while loop.time() < deadline:
+        if not await Message.objects.filter(status=Message.Status.STREAMING).aexists():
+            return
+        await asyncio.sleep(0.05)
+
+
+# Who may connect -------------------------------------------------------------
+
+
+async def test_an_anonymous_socket_is_closed(alice):
+    conversation = await create_conversation(alice)
+    socket = await socket_for(None, conversation)
+
+    accepted, code = await socket.connect(timeout=TIMEOUT)
+
+    assert not accepted
+    assert code == 4401
+
+
+async def test_a_socket_from_a_foreign_origin_is_refused(alice):
+    conversation = await create_conversation(alice)
+    socket = await socket_for(alice, conversation, origin=b"http://evil.example")
+
+    accepted, _ = await socket.connect(timeout=TIMEOUT)
+
+    assert not accepted
+
+
+async def test_alice_can_open_her_own_conversation(alice):
+    conversation = await create_conversation(alice)
+    socket = await socket_for(alice, conversation)
+
+    accepted, _ = await socket.connect(timeout=TIMEOUT)
+
+    assert accepted
+    await socket.disconnect()
+
+
+async def test_bob_cannot_open_alices_conversation_nor_see_her_reply(alice, bob, upstream):
+    upstream.tokens = [" secret"] * 40
+    upstream.delay = 0.02
+    conversation = await create_conversation(alice)
+    alices_socket = await connect(alice, conversation)
+    await send_message(alices_socket, "Tell me a secret")
+    await read_until_text(alices_socket)
+
+    bobs_socket = await socket_for(bob, conversation)
+    accepted, code = await bobs_socket.connect(timeout=TIMEOUT)
+
+    assert not accepted
+    assert code == 4404
+    assert await bobs_socket.receive_nothing(timeout=0.2)
+    await read_reply(alices_socket)
+    await alices_socket.disconnect()
+
+
+# A turn, frame by frame --------------------------------------------------------
+
+
+async def test_a_turn_shows_the_message_then_streams_chunks_in_order_then_markdown(
+    alice, upstream
+):
+    upstream.tokens = ["Hel", "lo", " **<b>world</b>**", " & all", "!"]
+    upstream.delay = 0.05
+    conversation = await create_conversation(alice)
+    socket = await connect(alice, conversation)
+
+    await send_message(socket, "Hi there")
+    reply = await read_reply(socket)
+    await socket.disconnect()
+
+    turn_frame = next(i for i, frame in enumerate(reply.frames) if "message--user" in frame)
+    first_delta = next(i for i, frame in enumerate(reply.frames) if DELTA.fullmatch(frame.strip()))
+    assert turn_frame < first_delta
+    assert "Hi there" in reply.frames[turn_frame]
+    assert len(reply.deltas) >= 2
+    assert "".join(reply.deltas) == "Hello **<b>world</b>** & all!"
+    assert not any("<b>" in frame for frame in reply.frames), "model text must arrive escaped"
+    assert reply.status == "complete"
+    assert "<strong>&lt;b&gt;world&lt;/b&gt;</strong>" in reply.final_frame
+    assert reply.final_frame.count('class="message-body markdown"') == 1
+    # The Stop button goes away with the final frame.
+    assert STOP_BUTTON_FOR.search(reply.final_frame) is None
+
+
+async def test_another_tab_opened_mid_reply_gets_the_text_so_far_then_the_rest_once(
+    alice, upstream, settings
+):
+    # A fast upstream and a few frames per second: tokens gather between frames.
+    settings.PARLEY_FRAME_SECONDS = 0.25
+    upstream.tokens = [f" w{i}" for i in range(150)]
+    upstream.delay = 0.01
+    full_text = "".join(upstream.tokens)
+    conversation = await create_conversation(alice)
+    first_tab = await connect(alice, conversation)
+    await send_message(first_tab, "Count for me")
+    started = await read_until_text(first_tab)
+    await asyncio.sleep(0.1)  # let tokens gather after the first frame
+
+    second_tab = await connect(alice, conversation)
+    seen_by_second = await read_reply(second_tab)
+    seen_by_first = await read_reply(first_tab, started)
+    await first_tab.disconnect()
+    await second_tab.disconnect()
+
+    assert seen_by_second.message_id == started.message_id
+    assert seen_by_second.snapshot, "the second tab starts with the text so far"
+    assert len(seen_by_second.snapshot) < len(full_text)
+    assert full_text.startswith(seen_by_second.snapshot)
+    assert seen_by_second.streamed_text == full_text, (
+        f"text was lost or shown twice: the snapshot ends {seen_by_second.snapshot[-20:]!r}, "
+        f"the next chunk is {seen_by_second.deltas[:1]!r}"
+    )
+    assert seen_by_first.streamed_text == full_text
+    assert seen_by_second.status == seen_by_first.status == "complete"
+    assert full_text.strip() in html.unescape(seen_by_second.final_frame)
+
+
+# Bad input: an alert, nothing saved, nothing sent, and the socket stays usable ----
+
+
+@pytest.mark.parametrize(
+    ("frame", "alert"),
+    [
+        ("not json", "That request was not understood."),
+        ('["send", "hello"]', "That request was not understood."),
+        ('{"action": "dance"}', "Unknown action: dance"),
+    ],
+    ids=["not-json", "json-list", "unknown-action"],
+)
+async def test_a_malformed_frame_gets_an_alert_and_the_socket_stays_usable(
+    alice, upstream, frame, alert
+):
+    conversation = await create_conversation(alice)
+    socket = await connect(alice, conversation)
+
+    await socket.send_to(text_data=frame)
+
+    assert await receive_alert(socket) == alert
+    assert await message_count() == 0
+    await send_message(socket, "Hi there")
+    reply = await read_reply(socket)
+    await socket.disconnect()
+    assert reply.status == "complete"
+    assert reply.streamed_text == "Hello, world!"
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t "], ids=["empty", "blank"])
+async def test_an_empty_message_is_refused_and_nothing_is_saved_or_sent(alice, upstream, text):
+    conversation = await create_conversation(alice)
+    socket = await connect(alice, conversation)
+
+    await send_message(socket, text)
+
+    assert await receive_alert(socket) == "Type a message first."
+    assert await message_count() == 0
+    assert upstream.request_count == 0
+    await socket.disconnect()
+
+
+async def test_a_message_over_the_length_limit_is_refused_and_nothing_is_saved_or_sent(
+    alice, upstream, settings
+):
+    settings.PARLEY_MAX_MESSAGE_CHARS = 50
+    conversation = await create_conversation(alice)
+    socket = await connect(alice, conversation)
+
+    await send_message(socket, "x" * 51)
+
+    assert await receive_alert(socket) == "This message is 51 characters long; the limit is 50."
+    assert await message_count() == 0
+    assert upstream.request_count == 0
+    await send_message(socket, "x" * 50)
+    assert (await read_reply(socket)).status == "complete"
+    await socket.disconnect()
+
+
+async def test_a_message_too_long_for_the_models_window_is_refused_with_the_numbers(
+    alice, upstream
+):
+    # "tiny": a 120-token window with 40 reserved for the answer and 3 for priming
+    # leaves 77. The message is 100 tokens, plus 3 of framing and 1 for the role.
+    conversation = await create_conversation(alice, model_id="tiny")
+    socket = await connect(alice, conversation)
+
+    await send_message(socket, "hello " * 99 + "hello")
+
+    alert = await receive_alert(socket)
+    await socket.disconnect()
+    assert "too long for Tiny window model" in alert
+    assert "needs 104 tokens" in alert
+    assert "window of 120 tokens leaves 77 once 40 are reserved" in alert
+    assert await message_count() == 0
+    assert upstream.request_count == 0
+
+
+async def test_a_message_that_is_not_text_is_refused(alice, upstream):
+    conversation = await create_conversation(alice)
+    socket = await connect(alice, conversation)
+
+    await socket.send_json_to({"action": "send", "message": ["a", "list"]})
+
+    assert await receive_alert(socket) == "The message must be text."
+    assert await message_count() == 0
+    await socket.disconnect()
+
+
+async def test_sending_while_a_reply_is_streaming_is_refused(alice, upstream):
+    upstream.tokens = [" word"] * 30
+    upstream.delay = 0.02
+    conversation = await create_conversation(alice)
+    socket = await connect(alice, conversation)
+    await send_message(socket, "First question")
+    started = await read_until_text(socket)
+
+    await send_message(socket, "Second question, too soon")
+
+    # The alert may come between chunks of the running reply.
+    for _ in range(200):
+        frame = await socket.receive_from(timeout=TIMEOUT)
+        started.frames.append(frame)
+        if (alert := ALERT.fullmatch(frame.strip())) is not None:
+            break
+        assert FINISHED.search(frame) is None, "the reply ended before the alert came"
+        if (delta := DELTA.fullmatch(frame.strip())) is not None:
+            started.deltas.append(html.unescape(delta.group(2)))
+    else:
+        raise AssertionError("no alert")
+    assert "Wait for the answer to finish" in html.unescape(alert.group(1))
+    reply = await read_reply(socket, started)
+    await socket.disconnect()
+    assert reply.status == "complete"
+    contents = [m.content async for m in Message.objects.filter(role=Message.Role.USER)]
+    assert contents == ["First question"]
+    assert len(upstream.chat_requests()) == 1
+
+
+async def test_stop_for_a_message_that_is_not_streaming_changes_nothing(alice, upstream):
+    conversation = await create_conversation(alice)
+    socket = await connect(alice, conversation)
+    await send_message(socket, "Hi there")
+    reply = await read_reply(socket)
+
+    await send_stop(socket, reply.message_id)
+    await send_stop(socket, "not a number")
+
+    assert await receive_alert(socket) == "Nothing to stop."
+    await socket.disconnect()
+    message = await Message.objects.aget(pk=reply.message_id)
+    assert message.status == Message.Status.COMPLETE
+    assert message.content == "Hello, world!"
