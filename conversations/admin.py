@@ -11,8 +11,17 @@ class MessageInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
     fields = (
-        "created_at", "role", "status", "model_id", "content", "error",
-        "input_tokens", "output_tokens", "cost", "time_to_first_token_ms", "duration_ms",
+        "created_at",
+        "role",
+        "status",
+        "model_id",
+        "content",
+        "error",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "time_to_first_token_ms",
+        "duration_ms",
     )
     readonly_fields = fields
     ordering = ("id",)
@@ -28,7 +37,15 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ("title", "owner__username", "messages__content")
     date_hierarchy = "created_at"
     readonly_fields = ("public_id", "owner", "created_at", "updated_at")
-    fields = ("public_id", "owner", "title", "model_id", "system_prompt", "created_at", "updated_at")
+    fields = (
+        "public_id",
+        "owner",
+        "title",
+        "model_id",
+        "system_prompt",
+        "created_at",
+        "updated_at",
+    )
     inlines = (MessageInline,)
     list_select_related = ("owner",)
 
@@ -51,8 +68,15 @@ class ConversationAdmin(admin.ModelAdmin):
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "conversation", "role", "status", "model_id",
-        "input_tokens", "output_tokens", "cost", "created_at",
+        "id",
+        "conversation",
+        "role",
+        "status",
+        "model_id",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "created_at",
     )
     list_filter = ("role", "status", "model_id", "created_at")
     search_fields = ("content", "conversation__title", "conversation__owner__username")

@@ -38,9 +38,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         public_id = self.scope["url_route"]["kwargs"]["public_id"]
         try:
-            self.conversation = await database_sync_to_async(
-                selectors.conversation_get_for_user
-            )(user=user, public_id=public_id)
+            self.conversation = await database_sync_to_async(selectors.conversation_get_for_user)(
+                user=user, public_id=public_id
+            )
         except Http404:
             await self.close(code=CLOSE_NOT_FOUND)
             return
@@ -139,4 +139,3 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             left_out_up_to=self.left_out_up_to,
         )
         await self.send(text_data=html)
-

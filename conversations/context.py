@@ -179,7 +179,9 @@ class Gauge:
 def window_gauge(*, conversation: Conversation, model: ModelConfig, draft: str = "") -> Gauge:
     """Measure the next request: the draft, everything else sent with it, and the window."""
     encoding = encoding_resolved_name(model.encoding)
-    draft_tokens = message_token_count(role="user", content=draft, encoding=encoding) if draft else 0
+    draft_tokens = (
+        message_token_count(role="user", content=draft, encoding=encoding) if draft else 0
+    )
     error = ""
     try:
         window = window_build(conversation=conversation, model=model, draft_tokens=draft_tokens)

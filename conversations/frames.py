@@ -88,9 +88,11 @@ def message_finished(
     gauge = _gauge(conversation)
     new_boundary = gauge.left_out_up_to if gauge else None
     low, high = sorted((left_out_up_to or 0, new_boundary or 0))
-    moved = list(
-        selectors.message_list(conversation=conversation).filter(id__gt=low, id__lte=high)
-    ) if high > low else []
+    moved = (
+        list(selectors.message_list(conversation=conversation).filter(id__gt=low, id__lte=high))
+        if high > low
+        else []
+    )
     context = {
         "conversation": conversation,
         "message": message,

@@ -230,9 +230,7 @@ async def _run(
                         message_id=generation.message_id, content=generation.text
                     )
     except asyncio.CancelledError:
-        status = (
-            Message.Status.STOPPED if generation.stop_requested else Message.Status.INTERRUPTED
-        )
+        status = Message.Status.STOPPED if generation.stop_requested else Message.Status.INTERRUPTED
     except BackendError as exc:
         logger.warning("generation %s failed: %s", generation.message_id, exc.message)
         status, error = Message.Status.ERROR, exc.message

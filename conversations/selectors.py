@@ -17,7 +17,9 @@ def conversation_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Conversati
     return Conversation.objects.filter(owner=user).order_by("-updated_at")
 
 
-def conversation_get_for_user(*, user: AbstractBaseUser, public_id: uuid.UUID | str) -> Conversation:
+def conversation_get_for_user(
+    *, user: AbstractBaseUser, public_id: uuid.UUID | str
+) -> Conversation:
     """Return the user's conversation with this public id, or raise Http404."""
     try:
         return Conversation.objects.get(owner=user, public_id=public_id)

@@ -76,7 +76,9 @@ def conversation_set_model(*, conversation: Conversation, model_id: str) -> Conv
     return conversation
 
 
-def conversation_set_system_prompt(*, conversation: Conversation, system_prompt: str) -> Conversation:
+def conversation_set_system_prompt(
+    *, conversation: Conversation, system_prompt: str
+) -> Conversation:
     """Change the instructions sent before every turn of this conversation."""
     system_prompt = system_prompt.strip()
     limit = settings.PARLEY_MAX_MESSAGE_CHARS

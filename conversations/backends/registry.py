@@ -181,7 +181,7 @@ def _parse_model(entry: Any, index: int) -> ModelConfig:
             raise CatalogError(f"{where}: unknown field {name!r}")
         if expected is Decimal:
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise CatalogError(f"{where}: field {name!r} must be a price like \"0.0015\"")
+                raise CatalogError(f'{where}: field {name!r} must be a price like "0.0015"')
             try:
                 value = Decimal(str(value))
             except InvalidOperation:
@@ -237,7 +237,9 @@ def catalog_parse(text: str, *, source: str = "models.toml") -> Catalog:
         if not isinstance(entry.get("system_prompt"), str):
             raise CatalogError(f"preset {entry['name']!r}: needs a 'system_prompt'")
         presets.append(Preset(name=entry["name"], system_prompt=entry["system_prompt"]))
-    return Catalog(models=models, default_id=default_id or next(iter(models)), presets=tuple(presets))
+    return Catalog(
+        models=models, default_id=default_id or next(iter(models)), presets=tuple(presets)
+    )
 
 
 @cache
