@@ -1,7 +1,11 @@
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, Sum
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
+from conversations.backends import get_catalog
 from conversations.models import Conversation, Message
 
 
@@ -48,6 +52,36 @@ class ConversationAdmin(admin.ModelAdmin):
     )
     inlines = (MessageInline,)
     list_select_related = ("owner",)
+
+    change_list_template = "admin/conversations/conversation/change_list.html"
+
+    def get_urls(self):
+        catalog = path(
+            "models/",
+            self.admin_site.admin_view(self.catalog_view),
+            name="conversations_model_catalog",
+        )
+        return [catalog, *super().get_urls()]
+
+    def catalog_view(self, request):
+        """List every model of the catalog and why it is or is not usable."""
+        catalog = get_catalog()
+        rows = [
+            {
+                "model": model,
+                "reason": model.unusable_reason(),
+                "default": model.id == catalog.default().id,
+            }
+            for model in catalog.models.values()
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Model catalog"),
+            "rows": rows,
+            "catalog_file": settings.PARLEY_MODELS_FILE,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/conversations/catalog.html", context)
 
     def get_queryset(self, request):
         return (
