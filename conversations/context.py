@@ -24,7 +24,7 @@ HISTORY_STATUSES = (
     Message.Status.STOPPED,
     Message.Status.INTERRUPTED,
 )
-_BATCH = 500
+_FIRST_BATCH = 200
 
 
 class PromptTooLongError(ValueError):
@@ -64,23 +64,25 @@ def _history_queryset(conversation: Conversation):
 
 
 def _counts_newest_first(conversation: Conversation, encoding: str):
-    """Yield (id, tokens) newest first, counting (and storing) any missing counts."""
-    queryset = _history_queryset(conversation)
-    last_id = None
-    while True:
-        batch_qs = queryset if last_id is None else queryset.filter(id__lt=last_id)
-        rows = list(
-            batch_qs.order_by("-id").values_list("id", "token_count", "token_encoding")[:_BATCH]
-        )
-        if not rows:
-            return
-        stale = [row[0] for row in rows if row[1] is None or row[2] != encoding]
-        recounted = message_counts_refresh(ids=stale, encoding=encoding) if stale else {}
-        for message_id, tokens, _ in rows:
-            yield message_id, recounted.get(message_id, tokens)
-        if len(rows) < _BATCH:
-            return
-        last_id = rows[-1][0]
+    """Yield (id, tokens) newest first, counting (and storing) any missing counts.
+
+    One query for the newest messages usually fills a window; a long window gets
+    a second query for all the rest, so the number of queries stays constant.
+    """
+    queryset = _history_queryset(conversation).order_by("-id")
+    fields = ("id", "token_count", "token_encoding")
+    rows = list(queryset.values_list(*fields)[:_FIRST_BATCH])
+    yield from _with_counts(rows, encoding)
+    if len(rows) == _FIRST_BATCH:
+        rest = list(queryset.filter(id__lt=rows[-1][0]).values_list(*fields))
+        yield from _with_counts(rest, encoding)
+
+
+def _with_counts(rows: list[tuple[int, int | None, str]], encoding: str):
+    stale = [row[0] for row in rows if row[1] is None or row[2] != encoding]
+    recounted = message_counts_refresh(ids=stale, encoding=encoding) if stale else {}
+    for message_id, tokens, _ in rows:
+        yield message_id, recounted.get(message_id, tokens)
 
 
 def message_counts_refresh(*, ids: list[int], encoding: str) -> dict[int, int]:
@@ -144,11 +146,14 @@ def window_build(
     chosen.reverse()
 
     if chosen:
-        rows = Message.objects.filter(id__in=chosen).values("id", "role", "content")
-        history = {row["id"]: row for row in rows}
-        for message_id in chosen:
-            row = history[message_id]
-            window.messages.append({"role": row["role"], "content": row["content"]})
+        # The chosen messages are the newest history ones: a range, not a long IN list.
+        rows = (
+            _history_queryset(conversation)
+            .filter(id__gte=chosen[0], id__lte=chosen[-1])
+            .order_by("id")
+            .values_list("role", "content")
+        )
+        window.messages.extend({"role": role, "content": content} for role, content in rows)
     window.message_ids = chosen
     if newest is not None:
         window.messages.append({"role": "user", "content": newest})
