@@ -14,11 +14,15 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from conversations.backends.registry import preload_local_models  # noqa: E402
+from conversations.generation import STALE_AFTER  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
+from conversations.services import messages_interrupt_stale  # noqa: E402
 
-if settings.PARLEY_PRELOAD_LOCAL_MODELS:
+if settings.PARLEY_STARTUP_TASKS:
     # Models load once, when the server starts, never per request.
     preload_local_models()
+    # Answers a dead process left half-written keep their text, marked interrupted.
+    messages_interrupt_stale(older_than=STALE_AFTER)
 
 application = ProtocolTypeRouter(
     {

@@ -234,5 +234,6 @@ PARLEY_MAX_MESSAGE_CHARS = envint("PARLEY_MAX_MESSAGE_CHARS", 32_000)
 PARLEY_CHECKPOINT_SECONDS = envfloat("PARLEY_CHECKPOINT_SECONDS", 1.0)
 # How long tokens are gathered into one websocket frame.
 PARLEY_FRAME_SECONDS = envfloat("PARLEY_FRAME_SECONDS", 0.03)
-# Load the embedded model when the server starts (tests switch this off).
-PARLEY_PRELOAD_LOCAL_MODELS = envbool("PARLEY_PRELOAD_LOCAL_MODELS", True)
+# When the server starts: load local models, and mark answers left half-written
+# by a dead process as interrupted (tests/conftest.py switches this off).
+PARLEY_STARTUP_TASKS = envbool("PARLEY_STARTUP_TASKS", True)

@@ -11,11 +11,13 @@ can stop it through the layer.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextvars
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -26,6 +28,11 @@ from conversations.backends import BackendError, ModelConfig, Queued, Usage, get
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger("parley.generation")
+
+# A running reply touches its row at least this often, so that a restarted server
+# can tell replies of a dead process (older than STALE_AFTER) from live ones.
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER = timedelta(seconds=30)
 
 
 def conversation_group(public_id: uuid.UUID | str) -> str:
@@ -135,6 +142,46 @@ async def _listen_for_stop(generation: Generation) -> None:
         await layer.group_discard(group, channel)
 
 
+async def _checkpoint_periodically(generation: Generation) -> None:
+    """Save the partial text while it grows, and touch the row while it waits.
+
+    The touch is the heartbeat that tells a restarted server this reply is alive
+    (see services.messages_interrupt_stale).
+    """
+    saved_parts = 0
+    quiet = 0.0
+    interval = settings.PARLEY_CHECKPOINT_SECONDS
+    while True:
+        await asyncio.sleep(interval)
+        quiet += interval
+        if len(generation.parts) == saved_parts and quiet < HEARTBEAT_SECONDS:
+            continue
+        saved_parts, quiet = len(generation.parts), 0.0
+        await database_sync_to_async(services.message_checkpoint)(
+            message_id=generation.message_id, content=generation.text
+        )
+
+
+def generations_interrupt_all() -> None:
+    """Save every reply running in this process as interrupted (the server is stopping).
+
+    Runs at interpreter exit, when the event loop is gone: the texts are saved
+    synchronously; if the loop still runs, the tasks are cancelled too and end
+    the same way.
+    """
+    if not _running:
+        return
+    texts = {message_id: generation.text for message_id, generation in _running.items()}
+    logger.warning("server stopping: saving %d running answer(s) as interrupted", len(texts))
+    for generation in list(_running.values()):
+        if generation.task is not None and not generation.task.done():
+            generation.task.cancel()
+    services.messages_interrupt(message_texts=texts)
+
+
+atexit.register(generations_interrupt_all)
+
+
 class _Publisher:
     """Coalesce text into frames: at most one publish per frame interval."""
 
@@ -200,9 +247,9 @@ async def _run(
     layer = get_channel_layer()
     publisher = _Publisher(generation)
     stop_listener = asyncio.create_task(_listen_for_stop(generation))
+    checkpointer = asyncio.create_task(_checkpoint_periodically(generation))
     started = time.monotonic()
     first_token_at: float | None = None
-    last_checkpoint = started
     usage: Usage | None = None
     status, error = Message.Status.COMPLETE, ""
     try:
@@ -224,11 +271,6 @@ async def _run(
                 if first_token_at is None:
                     first_token_at = time.monotonic()
                 publisher.add(event)
-                if time.monotonic() - last_checkpoint >= settings.PARLEY_CHECKPOINT_SECONDS:
-                    last_checkpoint = time.monotonic()
-                    await database_sync_to_async(services.message_checkpoint)(
-                        message_id=generation.message_id, content=generation.text
-                    )
     except asyncio.CancelledError:
         status = Message.Status.STOPPED if generation.stop_requested else Message.Status.INTERRUPTED
     except BackendError as exc:
@@ -239,6 +281,7 @@ async def _run(
         status, error = Message.Status.ERROR, "Something went wrong while writing the answer."
     finally:
         stop_listener.cancel()
+        checkpointer.cancel()
         await publisher.close()
         now = time.monotonic()
         await database_sync_to_async(services.message_finish)(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from channels.db import database_sync_to_async
@@ -153,6 +154,25 @@ def message_checkpoint(*, message_id: int, content: str) -> None:
     Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
         content=content, updated_at=timezone.now()
     )
+
+
+def messages_interrupt(*, message_texts: dict[int, str]) -> None:
+    """Mark replies as interrupted (server stopping), keeping the text written so far."""
+    for message_id, content in message_texts.items():
+        Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+            content=content, status=Message.Status.INTERRUPTED, updated_at=timezone.now()
+        )
+
+
+def messages_interrupt_stale(*, older_than: timedelta) -> int:
+    """Mark replies left `streaming` by a dead process as interrupted; return how many.
+
+    A live generation saves its message at least every few seconds, so one not
+    saved for `older_than` belongs to a process that is gone.
+    """
+    return Message.objects.filter(
+        status=Message.Status.STREAMING, updated_at__lt=timezone.now() - older_than
+    ).update(status=Message.Status.INTERRUPTED, updated_at=timezone.now())
 
 
 def cost_compute(*, model: ModelConfig, input_tokens: int, output_tokens: int) -> Decimal:

@@ -17,6 +17,14 @@ from conversations.backends.registry import _catalog_from
 PASSWORD = "correct-horse-battery-9"
 
 
+def pytest_configure(config) -> None:
+    from django.conf import settings
+
+    # Importing chatsite.asgi must not load the embedded model nor touch the
+    # database at import time; tests that need either do it themselves.
+    settings.PARLEY_STARTUP_TASKS = False
+
+
 @pytest.fixture(scope="session")
 def upstream_server() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:
