@@ -5,6 +5,7 @@ DATABASE_URL switches to PostgreSQL, REDIS_URL to the Redis channel layer.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -127,8 +128,10 @@ else:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
             # The live-server tests fork a server process, which cannot share an
-            # in-memory database: give the test database a file.
-            "TEST": {"NAME": str(BASE_DIR / "test-db.sqlite3")},
+            # in-memory database: give the test database a file, one per test run.
+            "TEST": {
+                "NAME": os.path.join(tempfile.gettempdir(), f"parley-test-{os.getpid()}.sqlite3")
+            },
         }
     }
 

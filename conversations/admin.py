@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.db.models import Count, Sum
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
@@ -84,10 +84,18 @@ class ConversationAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/conversations/catalog.html", context)
 
     def get_queryset(self, request):
+        # Subqueries, not joins: the status filter and the message search join
+        # messages too, and a join here would multiply the sums.
+        messages = (
+            Message.objects.filter(conversation=OuterRef("pk")).order_by().values("conversation")
+        )
         return (
             super()
             .get_queryset(request)
-            .annotate(_message_count=Count("messages"), _total_cost=Sum("messages__cost"))
+            .annotate(
+                _message_count=Subquery(messages.annotate(n=Count("id")).values("n")),
+                _total_cost=Subquery(messages.annotate(total=Sum("cost")).values("total")),
+            )
         )
 
     @admin.display(description=_("messages"), ordering="_message_count")

@@ -52,6 +52,8 @@ class Generation:
     group: str
     parts: list[str] = field(default_factory=list)
     seq: int = 0
+    # Characters of the text that chunks up to `seq` carried (the rest is pending).
+    published_chars: int = 0
     task: asyncio.Task | None = None
     stop_requested: bool = False
 
@@ -79,7 +81,9 @@ def generation_snapshot(message_id: int) -> Snapshot | None:
     generation = _running.get(message_id)
     if generation is None:
         return None
-    return Snapshot(message_id=message_id, text=generation.text, seq=generation.seq)
+    # Exactly the text of chunks 1..seq: pending text arrives in chunk seq + 1.
+    text = generation.text[: generation.published_chars]
+    return Snapshot(message_id=message_id, text=text, seq=generation.seq)
 
 
 async def turn_submit(*, conversation: Conversation, content: str) -> services.Turn:
@@ -220,6 +224,7 @@ class _Publisher:
         text = "".join(self.pending)
         self.pending.clear()
         self.generation.seq += 1
+        self.generation.published_chars += len(text)
         self.last_publish = time.monotonic()
         self.outbox.put_nowait(
             {

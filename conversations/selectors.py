@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet, Sum
 from django.http import Http404
 
@@ -23,7 +24,7 @@ def conversation_get_for_user(
     """Return the user's conversation with this public id, or raise Http404."""
     try:
         return Conversation.objects.get(owner=user, public_id=public_id)
-    except (Conversation.DoesNotExist, ValueError, TypeError):
+    except (Conversation.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such conversation.") from None
 
 

@@ -40,9 +40,8 @@ def toml_value(value) -> str:
 
 def entry(**changes) -> str:
     """One [[models]] table: GOOD with `changes` applied (None removes a field)."""
-    fields = {**GOOD, **changes}
-    lines = ["[[models]]"]
-    lines += [f"{name} = {toml_value(value)}" for name, value in fields.items() if value is not None]
+    fields = {name: value for name, value in {**GOOD, **changes}.items() if value is not None}
+    lines = ["[[models]]", *(f"{name} = {toml_value(value)}" for name, value in fields.items())]
     return "\n".join(lines) + "\n"
 
 

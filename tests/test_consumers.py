@@ -146,19 +146,40 @@ async def receive_alert(socket: WebsocketCommunicator) -> str:
     return html.unescape(match.group(1))
 
 
+# Database reads go through database_sync_to_async, which closes its connection
+# after each call as the app's own code does: the async ORM would leave one open
+# in its worker thread, and PostgreSQL then refuses to drop the test database.
+
+
+@database_sync_to_async
+def message_get(**lookup) -> Message:
+    return Message.objects.get(**lookup)
+
+
+@database_sync_to_async
+def message_count() -> int:
+    return Message.objects.count()
+
+
+@database_sync_to_async
+def user_message_contents() -> list[str]:
+    return list(Message.objects.filter(role=Message.Role.USER).values_list("content", flat=True))
+
+
+@database_sync_to_async
+def any_reply_streaming() -> bool:
+    return Message.objects.filter(status=Message.Status.STREAMING).exists()
+
+
 async def settled(message_id: int, timeout: float = TIMEOUT) -> Message:
     """The message once it is no longer streaming (or as it is when the wait runs out)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        message = await Message.objects.aget(pk=message_id)
+        message = await message_get(pk=message_id)
         if message.status != Message.Status.STREAMING or loop.time() > deadline:
             return message
         await asyncio.sleep(0.05)
-
-
-async def message_count() -> int:
-    return await Message.objects.acount()
 
 
 @pytest.fixture(autouse=True)
@@ -167,9 +188,7 @@ async def replies_settle(transactional_db):
     yield
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TIMEOUT
-    while loop.time() < deadline:
-        if not await Message.objects.filter(status=Message.Status.STREAMING).aexists():
-            return
+    while loop.time() < deadline and await any_reply_streaming():
         await asyncio.sleep(0.05)
 
 
@@ -226,9 +245,7 @@ async def test_bob_cannot_open_alices_conversation_nor_see_her_reply(alice, bob,
 # A turn, frame by frame --------------------------------------------------------
 
 
-async def test_a_turn_shows_the_message_then_streams_chunks_in_order_then_markdown(
-    alice, upstream
-):
+async def test_a_turn_shows_the_message_then_streams_chunks_in_order_then_markdown(alice, upstream):
     upstream.tokens = ["Hel", "lo", " **<b>world</b>**", " & all", "!"]
     upstream.delay = 0.05
     conversation = await create_conversation(alice)
@@ -399,8 +416,7 @@ async def test_sending_while_a_reply_is_streaming_is_refused(alice, upstream):
     reply = await read_reply(socket, started)
     await socket.disconnect()
     assert reply.status == "complete"
-    contents = [m.content async for m in Message.objects.filter(role=Message.Role.USER)]
-    assert contents == ["First question"]
+    assert await user_message_contents() == ["First question"]
     assert len(upstream.chat_requests()) == 1
 
 
@@ -415,6 +431,6 @@ async def test_stop_for_a_message_that_is_not_streaming_changes_nothing(alice, u
 
     assert await receive_alert(socket) == "Nothing to stop."
     await socket.disconnect()
-    message = await Message.objects.aget(pk=reply.message_id)
+    message = await message_get(pk=reply.message_id)
     assert message.status == Message.Status.COMPLETE
     assert message.content == "Hello, world!"

@@ -222,13 +222,13 @@ def test_a_count_made_with_another_encoding_is_recounted(tiny_chat):
     assert (message.token_count, message.token_encoding) == (6, "cl100k_base")
 
 
-def long_conversation(owner, messages: int):
+def long_conversation(owner, messages: int, words: int):
     conversation = services.conversation_create(owner=owner)
     Message.objects.bulk_create(
         Message(
             conversation=conversation,
             role="user" if n % 2 == 0 else "assistant",
-            content=f"This is message number {n} of a long chat.",
+            content=f"Message {n}:" + " lorem ipsum" * words,
         )
         for n in range(messages)
     )
@@ -237,17 +237,35 @@ def long_conversation(owner, messages: int):
     return conversation
 
 
-def test_queries_do_not_grow_with_the_length_of_the_conversation(
+def queries_of_a_window(conversation) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        window_build(conversation=conversation, model=get_model("fake"), newest="next")
+    return len(queries.captured_queries)
+
+
+def test_queries_do_not_grow_from_10_to_1200_messages(alice, django_assert_num_queries):
+    # About 45 tokens a message: the 3,581-token window holds some 80 of them.
+    short = long_conversation(alice, 10, words=20)
+    long = long_conversation(alice, 1200, words=20)
+    fake = get_model("fake")
+    assert window_build(conversation=short, model=fake, newest="next").left_out_up_to is None
+
+    with django_assert_num_queries(queries_of_a_window(short)):
+        window = window_build(conversation=long, model=get_model("fake"), newest="next")
+
+    assert window.left_out_up_to is not None
+    assert 10 < len(window.message_ids) < 1200
+
+
+def test_queries_do_not_grow_when_the_window_holds_hundreds_of_messages(
     alice, django_assert_num_queries
 ):
-    short = long_conversation(alice, 10)
-    long = long_conversation(alice, 1200)
+    # About 8 tokens a message: the window holds some 400 of them.
+    long = long_conversation(alice, 1200, words=1)
+    longer = long_conversation(alice, 2400, words=1)
 
-    with CaptureQueriesContext(connection) as short_queries:
-        short_window = window_build(conversation=short, model=get_model("fake"), newest="next")
-    assert short_window.left_out_up_to is None
+    with django_assert_num_queries(queries_of_a_window(long)):
+        window = window_build(conversation=longer, model=get_model("fake"), newest="next")
 
-    with django_assert_num_queries(len(short_queries.captured_queries)):
-        long_window = window_build(conversation=long, model=get_model("fake"), newest="next")
-    assert long_window.left_out_up_to is not None
-    assert 10 < len(long_window.message_ids) < 1200
+    assert window.left_out_up_to is not None
+    assert 300 < len(window.message_ids) < 1200

@@ -12,8 +12,10 @@ import pytest
 from test_consumers import (
     connect,
     create_conversation,
+    message_get,
     read_reply,
     read_until_text,
+    replies_settle,  # noqa: F401 - autouse: replies end before the database is emptied
     send_message,
     send_stop,
     settled,
@@ -25,12 +27,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def assistant_message(message_id: int) -> Message:
-    return await Message.objects.aget(pk=message_id, role=Message.Role.ASSISTANT)
+    return await message_get(pk=message_id, role=Message.Role.ASSISTANT)
 
 
-async def test_a_turn_saves_the_message_and_a_complete_reply_with_usage_and_cost(
-    alice, upstream
-):
+async def test_a_turn_saves_the_message_and_a_complete_reply_with_usage_and_cost(alice, upstream):
     upstream.tokens = ["The", " answer", " is", " 42."]
     upstream.delay = 0.02
     upstream.usage = (1234, 56)
@@ -41,7 +41,7 @@ async def test_a_turn_saves_the_message_and_a_complete_reply_with_usage_and_cost
     reply = await read_reply(socket)
     await socket.disconnect()
 
-    user_message = await Message.objects.aget(conversation=conversation, role="user")
+    user_message = await message_get(conversation=conversation, role=Message.Role.USER)
     assert user_message.content == "What is the answer?"
     assert user_message.status == Message.Status.COMPLETE
     message = await assistant_message(reply.message_id)
@@ -58,9 +58,7 @@ async def test_a_turn_saves_the_message_and_a_complete_reply_with_usage_and_cost
     assert message.duration_ms >= message.time_to_first_token_ms
 
 
-async def test_without_upstream_usage_the_counts_are_our_own_and_marked_estimated(
-    alice, upstream
-):
+async def test_without_upstream_usage_the_counts_are_our_own_and_marked_estimated(alice, upstream):
     upstream.usage = None
     conversation = await create_conversation(alice)
     socket = await connect(alice, conversation)
@@ -158,7 +156,7 @@ async def test_a_refused_api_key_ends_the_reply_with_an_error(alice, upstream):
     assert message.status == Message.Status.ERROR
     assert "API key was refused" in message.error
     assert message.content == ""
-    user_message = await Message.objects.aget(conversation=conversation, role="user")
+    user_message = await message_get(conversation=conversation, role=Message.Role.USER)
     assert user_message.content == "Hi there", "what the user typed is never lost"
 
 
@@ -201,9 +199,7 @@ async def test_a_server_error_that_passes_is_retried_and_the_reply_completes(ali
     [{"reset_after_tokens": 2}, {"malformed_after_tokens": 2}],
     ids=["connection-reset", "malformed-chunk"],
 )
-async def test_a_stream_broken_midway_keeps_the_text_so_far_with_an_error(
-    alice, upstream, failure
-):
+async def test_a_stream_broken_midway_keeps_the_text_so_far_with_an_error(alice, upstream, failure):
     upstream.tokens = ["One", " two", " three", " four"]
     upstream.delay = 0.05
     for knob, value in failure.items():

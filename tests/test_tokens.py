@@ -79,7 +79,9 @@ def test_an_encoding_not_available_offline_falls_back_to_cl100k_logged_once(
         assert text_token_count("hello world", encoding="o200k_base") == 2
         assert message_token_count(role="user", content="hello world", encoding="o200k_base") == 6
 
-    warnings = [r for r in caplog.records if r.name == "parley.tokens" and "o200k_base" in r.message]
+    warnings = [
+        r for r in caplog.records if r.name == "parley.tokens" and "o200k_base" in r.getMessage()
+    ]
     assert len(warnings) == 1
     assert "cl100k_base" in warnings[0].getMessage()
 

@@ -146,5 +146,6 @@ class LocalLlamaBackend(Backend):
             logger.exception("local model %s failed", self.model.id)
             emit(BackendError(f"The local model failed: {exc}"))
         finally:
-            emit(_DONE)
+            # Leave the queue count first, so whoever comes next sees it free.
             loop.call_soon_threadsafe(finished)
+            emit(_DONE)
