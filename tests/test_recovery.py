@@ -32,6 +32,12 @@ def test_answers_left_streaming_by_a_dead_process_become_interrupted(alice):
     assert live.status == "streaming"
 
 
+@database_sync_to_async
+def load(message_id: int) -> Message:
+    # Not the async ORM: its connection would outlive the test on PostgreSQL.
+    return Message.objects.get(pk=message_id)
+
+
 async def wait_for(predicate, timeout: float = 10.0):
     deadline = asyncio.get_running_loop().time() + timeout
     while not await predicate():
@@ -58,7 +64,7 @@ async def test_stopping_the_server_saves_running_answers_as_interrupted(alice, u
         return generation.generation_snapshot(message_id) is None
 
     await wait_for(finished)
-    message = await Message.objects.aget(pk=message_id)
+    message = await load(message_id)
     assert message.status == "interrupted"
     assert message.content.startswith("tok0 tok1 ")
     assert len(message.content.split()) < 200
@@ -73,13 +79,13 @@ async def test_partial_text_is_checkpointed_while_streaming(alice, upstream, set
     message_id = turn.assistant_message.id
 
     async def checkpointed():
-        message = await Message.objects.aget(pk=message_id)
+        message = await load(message_id)
         return message.status == "streaming" and message.content.startswith("tok0 ")
 
     await wait_for(checkpointed)
     await generation.generation_stop(message_id=message_id)
 
     async def stopped():
-        return (await Message.objects.aget(pk=message_id)).status == "stopped"
+        return (await load(message_id)).status == "stopped"
 
     await wait_for(stopped)

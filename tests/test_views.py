@@ -285,7 +285,10 @@ def test_renaming_with_htmx_returns_the_title_partial(alice_client, alices_chat)
     html = response.content.decode()
     assert '<div id="chat-title"' in html
     assert "<h1>Weekend plans</h1>" in html
-    assert f'hx-swap-oob="innerHTML:#conv-{alices_chat.public_id}"' in html
+    # The sidebar entry is swapped whole, still a link to the conversation.
+    assert f'<li id="conv-{alices_chat.public_id}"' in html
+    assert 'hx-swap-oob="true"' in html
+    assert f'href="{alices_chat.get_absolute_url()}"' in html
     assert "<html" not in html
     assert 'id="composer"' not in html
 

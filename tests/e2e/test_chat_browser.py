@@ -1,0 +1,311 @@
+"""The chat in a real browser: Chromium driven by Playwright against a live Daphne server.
+
+The server runs in a forked process and inherits the settings of the moment it
+forks, so the fake upstream and the catalog pointing at it exist before that.
+The fake upstream lives in this process; its knobs can change between requests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+from channels.testing import ChannelsLiveServerTestCase
+from conftest import PASSWORD, catalog_text
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+from fake_openai import FakeOpenAI
+from playwright.sync_api import expect, sync_playwright
+
+from conversations.models import Conversation, Message
+
+pytestmark = [
+    pytest.mark.browser,
+    # The fake upstream's thread exists when the server forks; the child never uses it.
+    pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning"),
+]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+SCREENSHOT = "/tmp/parley-chat.png"
+
+# Markdown that arrives in ~30 pieces: bold text and a highlighted code block.
+MARKDOWN_ANSWER = (
+    "Here is **bold** advice for you.\n\n"
+    "```python\n"
+    "def greet(name):\n"
+    '    return f"Hello, {name}!"\n'
+    "```\n\n"
+    "That is all I have to say about greetings today; go and greet someone kindly,\n"
+    "and write back to tell me how it went."
+)
+MARKDOWN_TOKENS = re.findall(r"\S+\s*|\s+", MARKDOWN_ANSWER)
+SLOW_TOKENS = [f"word{i} " for i in range(100)]
+
+# Records, at every poll, the text of the first streaming answer (if it changed);
+# done when that answer has been swapped for its rendered markdown.
+RECORD_STREAMING_TEXT = """
+() => {
+  const seen = (window.parleySeen = window.parleySeen || []);
+  const body = document.querySelector(".message--assistant .message-body.is-streaming");
+  if (body && body.textContent && seen[seen.length - 1] !== body.textContent) {
+    seen.push(body.textContent);
+  }
+  return document.querySelector(".message--assistant .message-body.markdown") !== null;
+}
+"""
+REPORT_CSP_VIOLATIONS = (
+    "document.addEventListener('securitypolicyviolation', "
+    "e => console.log('CSP-VIOLATION', e.violatedDirective, e.sourceFile))"
+)
+
+
+class BrowserTestCase(ChannelsLiveServerTestCase):
+    """A live server answering from a fake upstream, and a fresh browser page per test."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.upstream = FakeOpenAI().start()
+        cls.catalog_dir = tempfile.TemporaryDirectory()
+        catalog = Path(cls.catalog_dir.name) / "models.toml"
+        catalog.write_text(catalog_text(cls.upstream.base_url), encoding="utf-8")
+        # Enabled before the server process forks, so that it serves this catalog.
+        cls.catalog_settings = override_settings(
+            PARLEY_MODELS_FILE=str(catalog), PARLEY_PRELOAD_LOCAL_MODELS=False
+        )
+        cls.catalog_settings.enable()
+        # Sync Playwright keeps an event loop in this thread, which trips Django's
+        # async-unsafe check on the database work of the test case itself.
+        cls.previous_async_unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        super().setUpClass()  # forks the server
+        cls.playwright = sync_playwright().start()
+        cls.browser = cls.playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.browser.close()
+        cls.playwright.stop()
+        super().tearDownClass()
+        if cls.previous_async_unsafe is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = cls.previous_async_unsafe
+        cls.catalog_settings.disable()
+        cls.catalog_dir.cleanup()
+        cls.upstream.stop()
+
+    def setUp(self) -> None:
+        self.upstream.reset()
+        self.console: list[str] = []
+        self.page_errors: list[str] = []
+        context = self.browser.new_context(
+            base_url=self.live_server_url, viewport={"width": 1280, "height": 800}
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        self.addCleanup(context.close)
+        self.page = context.new_page()
+        self.page.add_init_script(REPORT_CSP_VIOLATIONS)
+        self.page.on("console", lambda message: self.console.append(message.text))
+        self.page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+
+    # Helpers ----------------------------------------------------------------
+
+    def url(self, path: str) -> re.Pattern[str]:
+        return re.compile(re.escape(self.live_server_url) + path + "$")
+
+    def sign_up(self, username: str) -> None:
+        page = self.page
+        page.goto("/accounts/signup/")
+        page.fill("#id_username", username)
+        page.fill("#id_password1", PASSWORD)
+        page.fill("#id_password2", PASSWORD)
+        page.get_by_role("button", name="Sign up").click()
+        expect(page).to_have_url(self.url("/"))
+
+    def log_in(self, username: str) -> None:
+        get_user_model().objects.create_user(username=username, password=PASSWORD)
+        page = self.page
+        page.goto("/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(self.url("/"))
+
+    def start_chat(self, text: str) -> None:
+        """Type the first message on the home page and send it with Enter."""
+        self.page.fill("#composer-input", text)
+        self.page.press("#composer-input", "Enter")
+        expect(self.page).to_have_url(self.url(r"/c/[0-9a-f-]{36}/"))
+
+    def wait_until_answered(self, count: int) -> None:
+        """Wait for `count` finished assistant messages and no Stop button."""
+        page = self.page
+        expect(page.locator(".message--assistant .message-body.markdown")).to_have_count(count)
+        expect(page.locator(".message--assistant.is-streaming")).to_have_count(0)
+        expect(page.locator(".stop-button")).to_have_count(0)
+
+    def csp_violations(self) -> list[str]:
+        return [text for text in self.console if "CSP-VIOLATION" in text]
+
+
+class ChatInTheBrowserTests(BrowserTestCase):
+    def test_a_new_user_chats_and_watches_the_answer_stream_in(self) -> None:
+        page = self.page
+        self.upstream.tokens = MARKDOWN_TOKENS
+        self.upstream.delay = 0.05
+        assert len(MARKDOWN_TOKENS) >= 30
+
+        self.sign_up("carol")
+        self.start_chat("Teach me to greet")
+
+        expect(page.locator(".message--user .message-body")).to_have_text("Teach me to greet")
+        page.wait_for_function(RECORD_STREAMING_TEXT, polling=15, timeout=TIMEOUT_MS)
+        seen = page.evaluate("window.parleySeen")
+        assert len(seen) >= 3, f"saw only these streaming states: {seen!r}"
+        for earlier, later in zip(seen, seen[1:], strict=False):
+            assert later.startswith(earlier) and len(later) > len(earlier), seen
+        assert all(MARKDOWN_ANSWER.startswith(text) for text in seen), seen
+
+        answer = page.locator(".message--assistant .message-body.markdown")
+        expect(answer.locator("strong")).to_have_text("bold")
+        expect(answer.locator("pre span[class^='tok-']").first).to_be_visible()
+        expect(answer.locator("pre")).to_contain_text('return f"Hello, {name}!"')
+        expect(page.locator(".stop-button")).to_have_count(0)
+        page.screenshot(path=SCREENSHOT)
+
+        page.reload()
+        expect(page.locator(".message--user .message-body")).to_have_text("Teach me to greet")
+        expect(answer.locator("strong")).to_have_text("bold")
+        expect(answer.locator("pre span[class^='tok-']").first).to_be_visible()
+
+        self.upstream.tokens = ["Second ", "answer."]
+        self.upstream.delay = 0
+        page.fill("#composer-input", "And goodbye?")
+        page.press("#composer-input", "Enter")
+        expect(page.locator(".message--user .message-body")).to_have_text(
+            ["Teach me to greet", "And goodbye?"]
+        )
+        self.wait_until_answered(2)
+        expect(page.locator(".message--assistant .message-body").nth(1)).to_have_text(
+            "Second answer."
+        )
+        expect(page.locator("#composer-input")).to_have_value("")
+
+        # Shift+Enter starts a new line; the Enter after it sends both lines as one message.
+        composer = page.locator("#composer-input")
+        composer.type("line one")
+        composer.press("Shift+Enter")
+        composer.type("line two")
+        expect(composer).to_have_value("line one\nline two")
+        assert len(self.upstream.chat_requests()) == 2
+        expect(page.locator(".message--user")).to_have_count(2)
+        composer.press("Enter")
+        expect(page.locator(".message--user .message-body")).to_have_text(
+            ["Teach me to greet", "And goodbye?", "line one\nline two"]
+        )
+        self.wait_until_answered(3)
+        assert len(self.upstream.chat_requests()) == 3
+        assert self.upstream.chat_requests()[-1]["json"]["messages"][-1] == {
+            "role": "user",
+            "content": "line one\nline two",
+        }
+
+        assert self.csp_violations() == []
+        assert self.page_errors == []
+
+    def test_stop_keeps_the_text_written_so_far(self) -> None:
+        page = self.page
+        self.upstream.tokens = SLOW_TOKENS
+        self.upstream.delay = 0.1
+        self.log_in("dave")
+        self.start_chat("Count for me")
+
+        body = page.locator(".message--assistant .message-body")
+        expect(body).to_contain_text("word2")
+        # Text that grows after the page loaded arrived by websocket: Stop goes through it.
+        shown = body.text_content()
+        expect(body).not_to_have_text(shown)
+        page.locator(".stop-button").click()
+
+        message = page.locator(".message--assistant")
+        expect(message).to_have_class(re.compile(r"\bis-stopped\b"))
+        expect(message.locator(".message-note")).to_contain_text("Stopped")
+        expect(page.locator(".stop-button")).to_have_count(0)
+        partial = body.text_content()
+        assert partial.startswith("word0 word1 word2")
+        assert "word99" not in partial
+        saved = Message.objects.get(role=Message.Role.ASSISTANT)
+        assert saved.status == Message.Status.STOPPED
+        assert saved.content.strip() == partial.strip()
+
+    def test_anonymous_visitors_are_sent_to_log_in_and_users_can_log_out(self) -> None:
+        page = self.page
+        page.goto("/")
+        expect(page).to_have_url(self.url(r"/accounts/login/\?next=/"))
+        expect(page.get_by_role("heading", name="Log in to Parley")).to_be_visible()
+
+        self.log_in("erin")
+        expect(page.locator(".account-name")).to_have_text("erin")
+        page.get_by_role("button", name="Log out").click()
+        expect(page).to_have_url(self.url("/accounts/login/"))
+        expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+        page.goto("/")
+        expect(page).to_have_url(self.url(r"/accounts/login/\?next=/"))
+
+    def test_the_csp_violation_report_catches_an_inline_script(self) -> None:
+        """Control for the "no CSP violations" check: a violation does get reported."""
+        page = self.page
+        page.goto("/accounts/login/")
+        with page.expect_console_message(lambda message: "CSP-VIOLATION" in message.text):
+            page.evaluate(
+                "() => { const s = document.createElement('script');"
+                " s.textContent = 'window.inlineRan = true'; document.body.append(s); }"
+            )
+        assert page.evaluate("window.inlineRan === undefined")
+        assert any("script-src" in text for text in self.csp_violations()), self.console
+
+    def test_rename_and_delete_a_conversation_from_the_sidebar(self) -> None:
+        page = self.page
+        self.log_in("frank")
+        self.start_chat("Plan a picnic")
+        self.wait_until_answered(1)
+        conversation = Conversation.objects.get()
+        item = page.locator(f"#conv-{conversation.public_id}")
+        expect(item).to_have_text(str(conversation))
+        expect(item.locator("a")).to_have_attribute("href", conversation.get_absolute_url())
+
+        page.evaluate("window.notReloaded = true")
+        page.locator(".rename summary").click()
+        page.fill("#rename-title", "Picnic plans")
+        page.locator(".rename-form").get_by_role("button", name="Save").click()
+        expect(page.locator("#chat-title h1")).to_have_text("Picnic plans")
+        expect(item).to_have_text("Picnic plans")
+        expect(item.locator("a")).to_have_attribute("href", conversation.get_absolute_url())
+        assert page.evaluate("window.notReloaded === true")
+        conversation.refresh_from_db()
+        assert conversation.title == "Picnic plans"
+
+        page.locator(".chat-meta").get_by_role("link", name="Delete").click()
+        expect(page).to_have_url(self.url(f"/c/{conversation.public_id}/delete/"))
+        expect(page.get_by_role("heading", name="Delete this conversation?")).to_be_visible()
+        page.get_by_role("button", name="Delete").click()
+        expect(page).to_have_url(self.url("/"))
+        expect(page.locator(".flash")).to_contain_text("Deleted “Picnic plans”.")
+        expect(page.locator(f"#conv-{conversation.public_id}")).to_have_count(0)
+        expect(page.locator(".conversation-list")).to_have_text("No conversations yet.")
+        assert not Conversation.objects.exists()
