@@ -147,3 +147,29 @@ def test_cost_is_shown_per_message_and_per_conversation(alice_client, alice):
     assert "(our estimate) · $0.000035" in html
     assert 'id="chat-cost"' in html
     assert "$0.003535" in html
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_marks_move_as_the_conversation_grows(alice, upstream):
+    from channels.db import database_sync_to_async
+    from test_consumers import connect, read_reply, send_message
+
+    conversation = await database_sync_to_async(services.conversation_create)(
+        owner=alice, model_id="tiny"
+    )
+    old_user, old_reply = await database_sync_to_async(add_turns)(conversation, 1)
+    socket = await connect(alice, conversation)
+
+    # Before: the old turn (74 tokens) fits the 77 left for history and draft.
+    await send_message(socket, "hi")
+    reply = await read_reply(socket)
+    await socket.disconnect()
+
+    # After: the new turn pushes the old question out; the final frame says so.
+    finished = " ".join(reply.final_frame.split())
+    assert reply.status == "complete"
+    assert f'id="msg-{old_user.pk}-window" class="window-note" hx-swap-oob="true">Not in' in (
+        finished
+    )
+    assert f'id="msg-{old_reply.pk}-window"' not in finished
+    assert 'id="token-count"' in finished
