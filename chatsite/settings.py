@@ -235,6 +235,8 @@ PARLEY_MODELS_FILE = os.environ.get("PARLEY_MODELS_FILE", str(BASE_DIR / "models
 PARLEY_MAX_MESSAGE_CHARS = envint("PARLEY_MAX_MESSAGE_CHARS", 32_000)
 # How often partial answers are written to the database while streaming.
 PARLEY_CHECKPOINT_SECONDS = envfloat("PARLEY_CHECKPOINT_SECONDS", 1.0)
+# A reply whose first token has not come by then (retries included) is an error.
+PARLEY_FIRST_TOKEN_TIMEOUT = envfloat("PARLEY_FIRST_TOKEN_TIMEOUT", 60.0)
 # How long tokens are gathered into one websocket frame.
 PARLEY_FRAME_SECONDS = envfloat("PARLEY_FRAME_SECONDS", 0.03)
 # When the server starts: load local models, and mark answers left half-written

@@ -11,12 +11,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-from conversations import frames, selectors
+from conversations import frames, selectors, services
 from conversations.backends import UnknownModelError
 from conversations.context import PromptTooLongError
 from conversations.generation import (
+    STALE_AFTER,
     conversation_group,
-    generation_snapshot,
+    generation_snapshot_request,
     generation_stop,
     turn_submit,
 )
@@ -47,6 +48,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.group = conversation_group(self.conversation.public_id)
         # Highest chunk sequence number shown, per streaming message.
         self.shown_seq: dict[int, int] = {}
+        # Chunks that came before the snapshot of a reply running on another worker.
+        self.awaiting_snapshot: dict[int, list[tuple[int, str]]] = {}
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.left_out_up_to = await database_sync_to_async(frames.window_boundary)(
@@ -59,16 +62,33 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def _attach_to_running(self) -> None:
-        """Show replies still being written: their text so far, then live chunks."""
+        """Show replies still being written: their text so far, then live chunks.
+
+        Replies a dead worker left half-written are first marked interrupted.
+        """
+        for message_id in await database_sync_to_async(services.messages_interrupt_stale)(
+            older_than=STALE_AFTER, conversation=self.conversation
+        ):
+            await self.generation_finished({"message_id": message_id})
         ids = await database_sync_to_async(selectors.message_streaming_ids)(
             conversation=self.conversation
         )
         for message_id in ids:
-            snapshot = generation_snapshot(message_id)
-            if snapshot is None:
-                continue
-            self.shown_seq[message_id] = snapshot.seq
-            await self.send(text_data=frames.body_replace(message_id, snapshot.text))
+            self.awaiting_snapshot[message_id] = []
+            snapshot = await generation_snapshot_request(
+                message_id=message_id, reply_channel=self.channel_name
+            )
+            if snapshot is not None:
+                await self._show_snapshot(message_id, snapshot.text, snapshot.seq)
+
+    async def _show_snapshot(self, message_id: int, text: str, seq: int) -> None:
+        buffered = self.awaiting_snapshot.pop(message_id, [])
+        self.shown_seq[message_id] = seq
+        await self.send(text_data=frames.body_replace(message_id, text))
+        for chunk_seq, chunk in buffered:
+            if chunk_seq > self.shown_seq[message_id]:
+                self.shown_seq[message_id] = chunk_seq
+                await self.send(text_data=frames.body_append(message_id, chunk))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -121,8 +141,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         )
         await self.send(text_data=html)
 
+    async def generation_snapshot(self, event: dict) -> None:
+        if event["message_id"] in self.awaiting_snapshot:
+            await self._show_snapshot(event["message_id"], event["text"], event["seq"])
+
     async def generation_delta(self, event: dict) -> None:
         message_id, seq = event["message_id"], event["seq"]
+        if message_id in self.awaiting_snapshot:
+            self.awaiting_snapshot[message_id].append((seq, event["text"]))
+            return
         if seq <= self.shown_seq.get(message_id, 0):
             return  # already part of the snapshot this view was given
         self.shown_seq[message_id] = seq
@@ -133,6 +160,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def generation_finished(self, event: dict) -> None:
         self.shown_seq.pop(event["message_id"], None)
+        self.awaiting_snapshot.pop(event["message_id"], None)
         html, self.left_out_up_to = await database_sync_to_async(frames.message_finished)(
             conversation=self.conversation,
             message_id=event["message_id"],

@@ -40,8 +40,9 @@ def conversation_group(public_id: uuid.UUID | str) -> str:
     return f"conversation.{uuid.UUID(str(public_id)).hex}"
 
 
-def _stop_group(message_id: int) -> str:
-    return f"generation-stop.{message_id}"
+def _control_group(message_id: int) -> str:
+    """Group of the one task writing this reply, wherever it runs: stop, snapshot."""
+    return f"generation-control.{message_id}"
 
 
 @dataclass
@@ -76,14 +77,29 @@ class Snapshot:
 _running: dict[int, Generation] = {}
 
 
+def _snapshot(generation: Generation) -> Snapshot:
+    # Exactly the text of chunks 1..seq: pending text arrives in chunk seq + 1.
+    text = generation.text[: generation.published_chars]
+    return Snapshot(message_id=generation.message_id, text=text, seq=generation.seq)
+
+
 def generation_snapshot(message_id: int) -> Snapshot | None:
     """Return the current text of a reply running in this process, if it is."""
     generation = _running.get(message_id)
-    if generation is None:
-        return None
-    # Exactly the text of chunks 1..seq: pending text arrives in chunk seq + 1.
-    text = generation.text[: generation.published_chars]
-    return Snapshot(message_id=message_id, text=text, seq=generation.seq)
+    return _snapshot(generation) if generation is not None else None
+
+
+async def generation_snapshot_request(*, message_id: int, reply_channel: str) -> Snapshot | None:
+    """Get the text so far of a running reply: at once if it runs in this process,
+    else the process running it sends a "generation.snapshot" event to `reply_channel`.
+    """
+    snapshot = generation_snapshot(message_id)
+    if snapshot is None:
+        await get_channel_layer().group_send(
+            _control_group(message_id),
+            {"type": "generation.snapshot_request", "reply_channel": reply_channel},
+        )
+    return snapshot
 
 
 async def turn_submit(*, conversation: Conversation, content: str) -> services.Turn:
@@ -122,7 +138,7 @@ async def generation_stop(*, message_id: int) -> None:
     if generation is not None:
         _cancel(generation)
         return
-    await get_channel_layer().group_send(_stop_group(message_id), {"type": "generation.stop"})
+    await get_channel_layer().group_send(_control_group(message_id), {"type": "generation.stop"})
 
 
 def _cancel(generation: Generation) -> None:
@@ -131,10 +147,11 @@ def _cancel(generation: Generation) -> None:
         generation.task.cancel()
 
 
-async def _listen_for_stop(generation: Generation) -> None:
+async def _listen_for_control(generation: Generation) -> None:
+    """Answer other workers: stop this reply, or send them its text so far."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    group = _stop_group(generation.message_id)
+    group = _control_group(generation.message_id)
     await layer.group_add(group, channel)
     try:
         while True:
@@ -142,6 +159,17 @@ async def _listen_for_stop(generation: Generation) -> None:
             if event.get("type") == "generation.stop":
                 _cancel(generation)
                 return
+            if event.get("type") == "generation.snapshot_request":
+                snapshot = _snapshot(generation)
+                await layer.send(
+                    event["reply_channel"],
+                    {
+                        "type": "generation.snapshot",
+                        "message_id": snapshot.message_id,
+                        "text": snapshot.text,
+                        "seq": snapshot.seq,
+                    },
+                )
     finally:
         await layer.group_discard(group, channel)
 
@@ -243,6 +271,13 @@ class _Publisher:
         await self.sender
 
 
+async def _publish_queued(layer, generation: Generation, ahead: int) -> None:
+    await layer.group_send(
+        generation.group,
+        {"type": "generation.queued", "message_id": generation.message_id, "ahead": ahead},
+    )
+
+
 async def _run(
     generation: Generation,
     model: ModelConfig,
@@ -251,31 +286,35 @@ async def _run(
 ) -> None:
     layer = get_channel_layer()
     publisher = _Publisher(generation)
-    stop_listener = asyncio.create_task(_listen_for_stop(generation))
+    control_listener = asyncio.create_task(_listen_for_control(generation))
     checkpointer = asyncio.create_task(_checkpoint_periodically(generation))
     started = time.monotonic()
     first_token_at: float | None = None
     usage: Usage | None = None
     status, error = Message.Status.COMPLETE, ""
+    first_token_timeout = settings.PARLEY_FIRST_TOKEN_TIMEOUT
     try:
-        async for event in get_backend(model).stream(
-            messages=messages, max_tokens=model.max_output_tokens
-        ):
-            if isinstance(event, Usage):
-                usage = event
-            elif isinstance(event, Queued):
-                await layer.group_send(
-                    generation.group,
-                    {
-                        "type": "generation.queued",
-                        "message_id": generation.message_id,
-                        "ahead": event.ahead,
-                    },
-                )
-            elif event:
-                if first_token_at is None:
-                    first_token_at = time.monotonic()
-                publisher.add(event)
+        # No first token in time (a stalled upstream, retries included) is an
+        # error, not a spinner forever; once text flows, the client's own read
+        # timeout applies. Waiting in the embedded model's queue is not a stall.
+        async with asyncio.timeout(first_token_timeout) as first_token_deadline:
+            async for event in get_backend(model).stream(
+                messages=messages, max_tokens=model.max_output_tokens
+            ):
+                if isinstance(event, Usage):
+                    usage = event
+                elif isinstance(event, Queued):
+                    first_token_deadline.reschedule(None)
+                    await _publish_queued(layer, generation, event.ahead)
+                elif event:
+                    if first_token_at is None:
+                        first_token_at = time.monotonic()
+                        first_token_deadline.reschedule(None)
+                    publisher.add(event)
+    except TimeoutError:
+        status = Message.Status.ERROR
+        error = f"The model did not start answering within {first_token_timeout:g} s."
+        logger.warning("generation %s: no first token in time", generation.message_id)
     except asyncio.CancelledError:
         status = Message.Status.STOPPED if generation.stop_requested else Message.Status.INTERRUPTED
     except BackendError as exc:
@@ -285,7 +324,7 @@ async def _run(
         logger.exception("generation %s failed", generation.message_id)
         status, error = Message.Status.ERROR, "Something went wrong while writing the answer."
     finally:
-        stop_listener.cancel()
+        control_listener.cancel()
         checkpointer.cancel()
         await publisher.close()
         now = time.monotonic()

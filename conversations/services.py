@@ -164,15 +164,25 @@ def messages_interrupt(*, message_texts: dict[int, str]) -> None:
         )
 
 
-def messages_interrupt_stale(*, older_than: timedelta) -> int:
-    """Mark replies left `streaming` by a dead process as interrupted; return how many.
+def messages_interrupt_stale(
+    *, older_than: timedelta, conversation: Conversation | None = None
+) -> list[int]:
+    """Mark replies left `streaming` by a dead process as interrupted; return their ids.
 
     A live generation saves its message at least every few seconds, so one not
     saved for `older_than` belongs to a process that is gone.
     """
-    return Message.objects.filter(
+    stale = Message.objects.filter(
         status=Message.Status.STREAMING, updated_at__lt=timezone.now() - older_than
-    ).update(status=Message.Status.INTERRUPTED, updated_at=timezone.now())
+    )
+    if conversation is not None:
+        stale = stale.filter(conversation=conversation)
+    with transaction.atomic():
+        ids = list(stale.values_list("id", flat=True))
+        Message.objects.filter(id__in=ids).update(
+            status=Message.Status.INTERRUPTED, updated_at=timezone.now()
+        )
+    return ids
 
 
 def cost_compute(*, model: ModelConfig, input_tokens: int, output_tokens: int) -> Decimal:

@@ -23,9 +23,9 @@ def test_answers_left_streaming_by_a_dead_process_become_interrupted(alice):
     )
     Message.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
 
-    count = services.messages_interrupt_stale(older_than=generation.STALE_AFTER)
+    ids = services.messages_interrupt_stale(older_than=generation.STALE_AFTER)
 
-    assert count == 1
+    assert ids == [stale.pk]
     stale.refresh_from_db()
     live.refresh_from_db()
     assert (stale.status, stale.content) == ("interrupted", "Half an ans")
