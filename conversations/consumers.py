@@ -19,6 +19,7 @@ from conversations.generation import (
     conversation_group,
     generation_snapshot_request,
     generation_stop,
+    turn_retry,
     turn_submit,
 )
 
@@ -104,6 +105,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._stop(data.get("message_id"))
         elif action == "send":
             await self._send_message(data.get("message"))
+        elif action == "retry":
+            await self._retry(data.get("message_id"))
         else:
             await self.send(text_data=frames.alert(f"Unknown action: {str(action)[:40]}"))
 
@@ -118,6 +121,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         # Only the sender's composer is cleared; other views keep their drafts.
         html = await database_sync_to_async(frames.composer_reset)(self.conversation)
         await self.send(text_data=html)
+
+    async def _retry(self, message_id: Any) -> None:
+        try:
+            await turn_retry(conversation=self.conversation, message_id=int(message_id))
+        except (TypeError, ValueError):
+            await self.send(text_data=frames.alert("Nothing to retry."))
+        except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
+            text = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+            await self.send(text_data=frames.alert(text))
 
     async def _stop(self, message_id: Any) -> None:
         try:
@@ -137,7 +149,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.shown_seq[event["assistant_message_id"]] = 0
         html = await database_sync_to_async(frames.turn_started)(
             conversation=self.conversation,
-            message_ids=[event["user_message_id"], event["assistant_message_id"]],
+            appended_ids=event["appended_ids"],
+            updated_ids=event["updated_ids"],
         )
         await self.send(text_data=html)
 

@@ -56,20 +56,22 @@ def _budget(model: ModelConfig) -> int:
     return model.context_window - model.max_output_tokens - TOKENS_REPLY_PRIMING
 
 
-def _history_queryset(conversation: Conversation):
-    return conversation.messages.filter(
+def _history_queryset(conversation: Conversation, before_id: int | None = None):
+    queryset = conversation.messages.filter(
         role__in=(Message.Role.USER, Message.Role.ASSISTANT),
         status__in=HISTORY_STATUSES,
+        superseded=False,
     ).exclude(content="")
+    return queryset if before_id is None else queryset.filter(id__lt=before_id)
 
 
-def _counts_newest_first(conversation: Conversation, encoding: str):
+def _counts_newest_first(conversation: Conversation, encoding: str, before_id: int | None):
     """Yield (id, tokens) newest first, counting (and storing) any missing counts.
 
     One query for the newest messages usually fills a window; a long window gets
     a second query for all the rest, so the number of queries stays constant.
     """
-    queryset = _history_queryset(conversation).order_by("-id")
+    queryset = _history_queryset(conversation, before_id).order_by("-id")
     fields = ("id", "token_count", "token_encoding")
     rows = list(queryset.values_list(*fields)[:_FIRST_BATCH])
     yield from _with_counts(rows, encoding)
@@ -103,13 +105,15 @@ def window_build(
     model: ModelConfig,
     newest: str | None = None,
     draft_tokens: int = 0,
+    before_id: int | None = None,
 ) -> Window:
     """Choose the messages for the next request to `model`.
 
     `newest` is the text of the user message being sent, not yet saved, and is
     always kept; without it the window is the one a next message would get, with
     `draft_tokens` reserved for the draft. Raises PromptTooLongError when the
-    system prompt and the newest message alone do not fit.
+    system prompt and the newest message alone do not fit. With `before_id`, only
+    history older than that message counts (retrying an earlier question).
     """
     encoding = encoding_resolved_name(model.encoding)
     budget = _budget(model)
@@ -137,7 +141,7 @@ def window_build(
 
     chosen: list[int] = []
     if conversation.pk is not None:
-        for message_id, tokens in _counts_newest_first(conversation, encoding):
+        for message_id, tokens in _counts_newest_first(conversation, encoding, before_id):
             if used + tokens > budget:
                 window.left_out_up_to = message_id
                 break

@@ -61,11 +61,18 @@ def queued(message_id: int, ahead: int) -> str:
     )
 
 
-def turn_started(*, conversation: Conversation, message_ids: list[int]) -> str:
-    """Append a new user message and its streaming reply, and show the Stop button."""
-    messages = list(selectors.message_list(conversation=conversation).filter(id__in=message_ids))
+def turn_started(
+    *, conversation: Conversation, appended_ids: list[int], updated_ids: list[int]
+) -> str:
+    """Append the new messages (a question and its streaming reply), show Stop, and
+    redraw messages the turn changed (an answer superseded by a retry)."""
+    messages = selectors.message_list(conversation=conversation)
     conversation.refresh_from_db(fields=["title", "updated_at"])
-    context = {"conversation": conversation, "chat_messages": messages}
+    context = {
+        "conversation": conversation,
+        "chat_messages": list(messages.filter(id__in=appended_ids)),
+        "updated_messages": list(messages.filter(id__in=updated_ids)),
+    }
     return render_to_string(f"{PAGE}#turn-frame", context)
 
 
@@ -96,6 +103,7 @@ def message_finished(
     context = {
         "conversation": conversation,
         "message": message,
+        "retry_id": message.pk,
         "oob": True,
         "gauge": gauge,
         "left_out_up_to": new_boundary,

@@ -110,12 +110,35 @@ async def turn_submit(*, conversation: Conversation, content: str) -> services.T
     turn = await database_sync_to_async(services.turn_start)(
         conversation=conversation, content=content
     )
+    await _start(conversation, turn, appended=[turn.user_message.id, turn.assistant_message.id])
+    return turn
+
+
+async def turn_retry(*, conversation: Conversation, message_id: int) -> services.Turn:
+    """Write the latest answer again in the background (see `services.turn_retry`)."""
+    turn = await database_sync_to_async(services.turn_retry)(
+        conversation=conversation, message_id=message_id
+    )
+    await _start(
+        conversation, turn, appended=[turn.assistant_message.id], updated=[message_id]
+    )
+    return turn
+
+
+async def _start(
+    conversation: Conversation,
+    turn: services.Turn,
+    *,
+    appended: list[int],
+    updated: list[int] | None = None,
+) -> None:
     group = conversation_group(conversation.public_id)
     await get_channel_layer().group_send(
         group,
         {
             "type": "turn.started",
-            "user_message_id": turn.user_message.id,
+            "appended_ids": appended,
+            "updated_ids": updated or [],
             "assistant_message_id": turn.assistant_message.id,
         },
     )
@@ -129,7 +152,6 @@ async def turn_submit(*, conversation: Conversation, content: str) -> services.T
         context=contextvars.Context(),
     )
     generation.task.add_done_callback(lambda _task: _running.pop(generation.message_id, None))
-    return turn
 
 
 async def generation_stop(*, message_id: int) -> None:

@@ -75,6 +75,17 @@ class Message(models.Model):
         _("time to first token (ms)"), null=True, blank=True
     )
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    # A retried answer is kept (nothing a model wrote is lost) but no longer sent
+    # as history; its replacement points back at it.
+    superseded = models.BooleanField(_("superseded by a retry"), default=False)
+    replaces = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replacements",
+        verbose_name=_("replaces"),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -93,3 +104,12 @@ class Message(models.Model):
     @property
     def dom_id(self) -> str:
         return f"msg-{self.pk}"
+
+    @property
+    def can_retry(self) -> bool:
+        """An answer that failed or was cut short can be written again."""
+        return (
+            self.role == self.Role.ASSISTANT
+            and not self.superseded
+            and self.status in (self.Status.ERROR, self.Status.INTERRUPTED, self.Status.STOPPED)
+        )

@@ -149,6 +149,49 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
     )
 
 
+def turn_retry(*, conversation: Conversation, message_id: int) -> Turn:
+    """Write the latest answer again, when it failed or was cut short.
+
+    The old answer is kept, marked superseded (no longer sent as history); the
+    new one is sent the same question with the history before it. Raises
+    ValidationError when the answer cannot be retried.
+    """
+    latest = conversation.messages.filter(role=Message.Role.ASSISTANT).order_by("-id").first()
+    if latest is None or latest.pk != message_id:
+        raise ValidationError("Only the latest answer can be retried.")
+    if not latest.can_retry:
+        raise ValidationError("This answer finished; there is nothing to retry.")
+    question = (
+        conversation.messages.filter(role=Message.Role.USER, id__lt=latest.pk)
+        .order_by("-id")
+        .first()
+    )
+    if question is None:
+        raise ValidationError("There is no question to answer again.")
+    model = get_model(conversation.model_id)
+    if not model.usable:
+        raise ValidationError(f"{model.label} cannot be used now: {model.unusable_reason()}.")
+    window = window_build(
+        conversation=conversation, model=model, newest=question.content, before_id=question.pk
+    )
+    with transaction.atomic():
+        # Only one retry wins if two views click at once.
+        updated = Message.objects.filter(pk=latest.pk, superseded=False).update(superseded=True)
+        if not updated:
+            raise ValidationError("This answer is already being written again.")
+        assistant_message = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            model_id=model.id,
+            replaces=latest,
+        )
+        conversation.save(update_fields=["updated_at"])
+    return Turn(
+        user_message=question, assistant_message=assistant_message, model=model, window=window
+    )
+
+
 def message_checkpoint(*, message_id: int, content: str) -> None:
     """Save the partial text of a reply that is still streaming."""
     Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
