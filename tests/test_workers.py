@@ -1,0 +1,156 @@
+"""Several real Daphne workers on one Redis: streams and Stop cross processes;
+SIGTERM keeps what was written."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+
+import pytest
+from channels.db import database_sync_to_async
+from django.test import Client
+from servers import Worker, redis_reachable
+from websockets.asyncio.client import connect as ws_connect
+
+from conversations import services
+from conversations.models import Message
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not redis_reachable(), reason="needs Redis on 127.0.0.1:6379"),
+    pytest.mark.timeout(180),
+]
+TIMEOUT = 20
+DELTA = re.compile(r'<span hx-swap-oob="beforeend:#msg-(\d+)-body">(.*?)</span>', re.S)
+SNAPSHOT = re.compile(
+    r'<div id="msg-(\d+)-body" class="message-body is-streaming"[^>]*>(.*?)</div>', re.S
+)
+FINISHED = re.compile(
+    r'<article id="msg-(\d+)" class="message message--assistant '
+    r"is-(complete|stopped|error|interrupted)"
+)
+
+
+@pytest.fixture
+def workers(catalog_file):
+    pair = [Worker(models_file=str(catalog_file)) for _ in range(2)]
+    try:
+        for worker in pair:
+            worker.wait_until_listening()
+        yield pair
+    finally:
+        for worker in pair:
+            worker.stop()
+
+
+@database_sync_to_async
+def cookie_for(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+@database_sync_to_async
+def load(message_id: int) -> Message:
+    return Message.objects.get(pk=message_id)
+
+
+async def open_socket(worker: Worker, conversation, cookie: str):
+    return await ws_connect(
+        worker.ws_url(f"/ws/c/{conversation.public_id}/"),
+        origin=worker.origin,
+        additional_headers={"Cookie": cookie},
+        open_timeout=TIMEOUT,
+    )
+
+
+async def read_until_finished(socket) -> tuple[int, str, str]:
+    """Collect a reply as a browser shows it: snapshot, then chunks; return (id, status, text)."""
+    text = ""
+    async with asyncio.timeout(TIMEOUT):
+        async for frame in socket:
+            if match := SNAPSHOT.search(frame):
+                text = html.unescape(match.group(2))
+            for match in DELTA.finditer(frame):
+                text += html.unescape(match.group(2))
+            if match := FINISHED.search(frame):
+                return int(match.group(1)), match.group(2), text
+    raise AssertionError("socket closed before the reply finished")
+
+
+async def first_chunk(socket) -> int:
+    async with asyncio.timeout(TIMEOUT):
+        async for frame in socket:
+            if match := DELTA.search(frame):
+                return int(match.group(1))
+    raise AssertionError("no chunk arrived")
+
+
+async def test_a_view_on_one_worker_sees_a_reply_written_by_another(workers, alice, upstream):
+    # Far more chunks than the layer's default capacity of 100, sent without pause.
+    upstream.tokens = [f"t{i} " for i in range(400)]
+    first, second = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+
+    on_second = await open_socket(second, conversation, cookie)
+    on_first = await open_socket(first, conversation, cookie)
+    await on_first.send(json.dumps({"action": "send", "message": "Count", "HEADERS": {}}))
+    message_id, status, text = await read_until_finished(on_second)
+    await on_first.close()
+    await on_second.close()
+
+    assert status == "complete"
+    expected = "".join(upstream.tokens)
+    assert text == expected
+    assert (await load(message_id)).content == expected
+
+
+async def test_stop_from_another_worker_and_attach_mid_reply(workers, alice, upstream):
+    upstream.tokens = [f"w{i} " for i in range(300)]
+    upstream.delay = 0.03
+    first, second = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+
+    on_first = await open_socket(first, conversation, cookie)
+    await on_first.send(json.dumps({"action": "send", "message": "Go", "HEADERS": {}}))
+    message_id = await first_chunk(on_first)
+    await asyncio.sleep(0.5)
+    # A view opened on the other worker mid-reply gets the text so far, then the rest.
+    on_second = await open_socket(second, conversation, cookie)
+    await asyncio.sleep(0.5)
+    await on_second.send(
+        json.dumps({"action": "stop", "message_id": str(message_id), "HEADERS": {}})
+    )
+    _, status, seen_on_second = await read_until_finished(on_second)
+    await on_first.close()
+    await on_second.close()
+
+    message = await load(message_id)
+    assert status == message.status == "stopped"
+    assert message.content.startswith("w0 w1 w2 ")
+    assert seen_on_second == message.content
+    assert len(message.content.split()) < 300
+
+
+async def test_sigterm_saves_the_running_reply_as_interrupted(workers, alice, upstream):
+    upstream.tokens = [f"s{i} " for i in range(300)]
+    upstream.delay = 0.05
+    first, _ = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+
+    socket = await open_socket(first, conversation, cookie)
+    await socket.send(json.dumps({"action": "send", "message": "Go", "HEADERS": {}}))
+    message_id = await first_chunk(socket)
+    await asyncio.sleep(0.5)
+    exit_code = await asyncio.to_thread(first.terminate)
+
+    message = await load(message_id)
+    assert exit_code == 0, first.output()
+    assert message.status == "interrupted"
+    assert message.content.startswith("s0 s1 ")
+    assert len(message.content.split()) < 300
