@@ -41,12 +41,22 @@ SIZES = (10, 1_000, 10_000)
 RUNS = 20
 MODELS = (
     ModelConfig(
-        id="window-4k", label="4K window (gpt-3.5-turbo of the seed)", backend="openai",
-        upstream="x", context_window=4096, max_output_tokens=1024, base_url="http://x",
+        id="window-4k",
+        label="4K window (gpt-3.5-turbo of the seed)",
+        backend="openai",
+        upstream="x",
+        context_window=4096,
+        max_output_tokens=1024,
+        base_url="http://x",
     ),
     ModelConfig(
-        id="window-128k", label="128K window (gpt-4o class)", backend="openai",
-        upstream="x", context_window=128_000, max_output_tokens=4096, base_url="http://x",
+        id="window-128k",
+        label="128K window (gpt-4o class)",
+        backend="openai",
+        upstream="x",
+        context_window=128_000,
+        max_output_tokens=4096,
+        base_url="http://x",
     ),
 )
 TEXTS = (

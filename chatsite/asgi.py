@@ -13,14 +13,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from conversations.backends.registry import preload_local_models  # noqa: E402
+from conversations.backends.registry import models_warm_up  # noqa: E402
 from conversations.generation import STALE_AFTER  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 from conversations.services import messages_interrupt_stale  # noqa: E402
 
 if settings.PARLEY_STARTUP_TASKS:
-    # Models load once, when the server starts, never per request.
-    preload_local_models()
+    # Models (and their token encodings) load once, when the server starts.
+    models_warm_up()
     # Answers a dead process left half-written keep their text, marked interrupted.
     messages_interrupt_stale(older_than=STALE_AFTER)
 

@@ -116,7 +116,7 @@ ASGI_APPLICATION = "chatsite.asgi.application"
 if os.environ.get("DATABASE_URL"):
     import dj_database_url
 
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
 else:
     DATABASES = {
         "default": {
@@ -134,6 +134,12 @@ else:
             },
         }
     }
+
+# Keep connections open between calls: every consumer and generation step runs
+# its queries through database_sync_to_async, which would otherwise reconnect
+# (and, on SQLite, re-run the PRAGMAs) each time.
+DATABASES["default"]["CONN_MAX_AGE"] = envint("DATABASE_CONN_MAX_AGE", 600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

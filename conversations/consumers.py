@@ -119,8 +119,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=frames.alert(text))
             return
         # Only the sender's composer is cleared; other views keep their drafts.
-        html = await database_sync_to_async(frames.composer_reset)(self.conversation)
-        await self.send(text_data=html)
+        await self.send(text_data=frames.composer_reset(self.conversation))
 
     async def _retry(self, message_id: Any) -> None:
         try:

@@ -23,9 +23,9 @@ def alert(text: str) -> str:
 
 
 def composer_reset(conversation: Conversation) -> str:
-    """Replace the composer with an empty one, its gauge counting the new history."""
-    context = {"conversation": conversation, "gauge": _gauge(conversation), "oob": True}
-    return render_to_string(f"{PAGE}#composer", context)
+    """Empty the composer's text box (its gauge is redrawn when the answer ends)."""
+    context = {"conversation": conversation, "oob": True}
+    return render_to_string(f"{PAGE}#composer-input", context)
 
 
 def _gauge(conversation: Conversation) -> Gauge | None:

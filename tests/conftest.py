@@ -23,6 +23,9 @@ def pytest_configure(config) -> None:
     # Importing chatsite.asgi must not load the embedded model nor touch the
     # database at import time; tests that need either do it themselves.
     settings.PARLEY_STARTUP_TASKS = False
+    # Connections held open by database_sync_to_async's worker threads would keep
+    # PostgreSQL from dropping the test database at the end.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture(scope="session")

@@ -104,6 +104,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # Load tests open a hundred connections at once; the default backlog is 5.
+    request_queue_size = 512
     fake: FakeOpenAI
 
 
@@ -568,3 +570,15 @@ class FakeOpenAI:
 
 def _as_set(paths: Iterable[str] | str) -> set[str]:
     return {paths} if isinstance(paths, str) else set(paths)
+
+
+if __name__ == "__main__":
+    # Run on its own (bench/load.py): python tests/fake_openai.py TOKENS DELAY
+    # prints its base URL, then serves until killed.
+    import sys
+
+    tokens, delay = int(sys.argv[1]), float(sys.argv[2])
+    server = FakeOpenAI(tokens=[f" tok{i}" for i in range(tokens)], delay=delay)
+    server.start()
+    print(server.base_url, flush=True)
+    threading.Event().wait()

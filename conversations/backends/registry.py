@@ -280,11 +280,13 @@ def get_backend(model: ModelConfig) -> Backend:
     return backend
 
 
-def preload_local_models() -> None:
-    """Load the weights of every usable local model, so no request ever waits for them."""
+def models_warm_up() -> None:
+    """Load what every usable model needs (weights, tiktoken encodings) before any request."""
+    from conversations.tokens import encoding_get
+
     for model in get_catalog().usable():
-        if model.is_local:
-            get_backend(model).load()
+        encoding_get(model.encoding)
+        get_backend(model).load()
 
 
 @receiver(setting_changed)

@@ -31,8 +31,10 @@
   });
   // A new composer arrives after each send: focus it.
   document.addEventListener("htmx:oobAfterSwap", function (event) {
-    var input = event.detail.target && event.detail.target.querySelector
-      ? event.detail.target.querySelector("textarea[data-composer]") : null;
+    var target = event.detail.target;
+    if (!target || !target.matches) return;
+    var input = target.matches("textarea[data-composer]")
+      ? target : target.querySelector("textarea[data-composer]");
     if (input) input.focus();
   });
   // Plain forms: a second click must not send twice.

@@ -1,0 +1,278 @@
+"""Load benchmark: N websocket clients chatting through a real Daphne server.
+
+Each client is a logged-in user with its own conversation; it sends a message
+through the page's websocket protocol and reads frames until the answer is
+done. The model is the fake OpenAI-compatible upstream of the tests (200 tokens,
+10 ms apart). The same load is also sent to the upstream directly, in the same
+run, as the floor. Prints time to first token (p50/p90/p99), tokens/s delivered,
+errors, and the server's RSS and CPU.
+
+    .venv/bin/python bench/load.py                      # SQLite, in-memory layer
+    .venv/bin/python bench/load.py --postgres-redis     # PostgreSQL + Redis
+    .venv/bin/python bench/load.py --clients 1 20 100 --tokens 200 --delay 0.01
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import openai  # noqa: E402
+import psutil  # noqa: E402
+from conftest import catalog_text  # noqa: E402
+from websockets.asyncio.client import connect as ws_connect  # noqa: E402
+
+DELTA = re.compile(r'hx-swap-oob="beforeend:#msg-\d+-body"')
+DONE = re.compile(r'class="message message--assistant is-(complete|stopped|error|interrupted)')
+PG_URL = "postgres://postgres@127.0.0.1:5432/parley_bench"
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def server_env(args, models_file: Path, workdir: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+        "PARLEY_MODELS_FILE": str(models_file),
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "STATIC_ROOT": str(workdir / "static"),
+        "REDIS_URL": "",
+        "DATABASE_URL": "",
+        "SQLITE_PATH": str(workdir / "bench.sqlite3"),
+    }
+    if args.postgres_redis:
+        env.update(DATABASE_URL=PG_URL, REDIS_URL=REDIS_URL)
+    return env
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    if env["DATABASE_URL"]:
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "parley_bench"],
+            check=True,
+        )
+        subprocess.run(
+            ["createdb", "-h", "127.0.0.1", "-U", "postgres", "parley_bench"], check=True
+        )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+
+
+def make_users(env: dict[str, str], count: int) -> list[tuple[str, str]]:
+    """Create `count` users with a conversation each; return (session cookie, conversation id)."""
+    script = f"""
+import json, django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.test import Client
+from conversations import services
+out = []
+for i in range({count}):
+    user = get_user_model().objects.create_user(username=f"load{{i}}-{time.time_ns()}")
+    conversation = services.conversation_create(owner=user)
+    client = Client()
+    client.force_login(user)
+    out.append((client.cookies["sessionid"].value, str(conversation.public_id)))
+print(json.dumps(out))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [tuple(row) for row in json.loads(result.stdout.strip().splitlines()[-1])]
+
+
+async def app_client(port: int, cookie: str, conversation: str, results: list, errors: list):
+    origin = f"http://127.0.0.1:{port}"
+    try:
+        async with ws_connect(
+            f"ws://127.0.0.1:{port}/ws/c/{conversation}/",
+            origin=origin,
+            additional_headers={"Cookie": f"sessionid={cookie}"},
+            open_timeout=60,
+            max_size=None,
+        ) as socket_:
+            sent = time.perf_counter()
+            await socket_.send(json.dumps({"action": "send", "message": "Hello", "HEADERS": {}}))
+            first = None
+            async with asyncio.timeout(120):
+                async for frame in socket_:
+                    if first is None and DELTA.search(frame):
+                        first = time.perf_counter()
+                    if match := DONE.search(frame):
+                        if match.group(1) != "complete":
+                            errors.append(f"answer ended {match.group(1)}")
+                            return
+                        results.append((first - sent, time.perf_counter()))
+                        return
+    except Exception as exc:  # noqa: BLE001 - every failure counts as an error
+        errors.append(repr(exc))
+
+
+async def direct_client(base_url: str, results: list, errors: list):
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    try:
+        sent = time.perf_counter()
+        first = None
+        stream = await client.chat.completions.create(
+            model="fake-model", messages=[{"role": "user", "content": "Hello"}], stream=True
+        )
+        async for chunk in stream:
+            if first is None and chunk.choices and chunk.choices[0].delta.content:
+                first = time.perf_counter()
+        results.append((first - sent, time.perf_counter()))
+    except Exception as exc:  # noqa: BLE001
+        errors.append(repr(exc))
+    finally:
+        await client.close()
+
+
+async def run_wave(factories, tokens: int):
+    results: list[tuple[float, float]] = []
+    errors: list[str] = []
+    start = time.perf_counter()
+    await asyncio.gather(*(factory(results, errors) for factory in factories))
+    elapsed = (max(end for _, end in results) - start) if results else float("nan")
+    ttfts = [ttft * 1000 for ttft, _ in results]
+    return {
+        "p50": percentile(ttfts, 50) if ttfts else float("nan"),
+        "p90": percentile(ttfts, 90) if ttfts else float("nan"),
+        "p99": percentile(ttfts, 99) if ttfts else float("nan"),
+        "tps": len(results) * tokens / elapsed if results else 0.0,
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 20, 100])
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--delay", type=float, default=0.01)
+    parser.add_argument("--postgres-redis", action="store_true")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
+    # The upstream runs in its own process, as a real one would, so that it does
+    # not compete with this process's clients for the interpreter.
+    upstream = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fake_openai.py"), str(args.tokens), str(args.delay)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    upstream_url = upstream.stdout.readline().strip()
+    models_file = workdir / "models.toml"
+    models_file.write_text(catalog_text(upstream_url), encoding="utf-8")
+    env = server_env(args, models_file, workdir)
+    prepare_database(env)
+    port = free_port()
+    profile = (
+        ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
+        if os.environ.get("BENCH_PROFILE")
+        else []
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            *profile,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "chatsite.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        process = psutil.Process(server.pid)
+        time.sleep(1)
+        idle_rss = process.memory_info().rss / 2**20
+        # One reply first, not counted: the first request of a process pays for
+        # lazy set-up (the HTTP client's pool, template compilation).
+        asyncio.run(run_wave(
+            [lambda r, e, c=c, v=v: app_client(port, c, v, r, e) for c, v in make_users(env, 1)],
+            args.tokens,
+        ))
+        store = "PostgreSQL + Redis" if args.postgres_redis else "SQLite + in-memory layer"
+        print(
+            f"Parley load benchmark: {store}; upstream {args.tokens} tokens, "
+            f"{args.delay * 1000:g} ms apart; server idle RSS {idle_rss:.0f} MB"
+        )
+        print(
+            f"{'clients':>7} {'path':<8} {'TTFT p50':>9} {'p90':>8} {'p99':>8} "
+            f"{'tokens/s':>9} {'errors':>6} {'RSS MB':>7} {'CPU ms/req':>10}"
+        )
+        for clients in args.clients:
+            users = make_users(env, clients)
+            direct = asyncio.run(
+                run_wave([lambda r, e: direct_client(upstream_url, r, e)] * clients, args.tokens)
+            )
+            cpu_before = sum(process.cpu_times()[:2])
+            app = asyncio.run(
+                run_wave(
+                    [lambda r, e, c=c, v=v: app_client(port, c, v, r, e) for c, v in users],
+                    args.tokens,
+                )
+            )
+            cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000 / clients
+            rss = process.memory_info().rss / 2**20
+            for name, row, extra in (
+                ("direct", direct, ""),
+                ("parley", app, f" {rss:>7.0f} {cpu_ms:>10.1f}"),
+            ):
+                print(
+                    f"{clients:>7} {name:<8} {row['p50']:>7.1f}ms {row['p90']:>6.1f}ms "
+                    f"{row['p99']:>6.1f}ms {row['tps']:>9.0f} {len(row['errors']):>6}{extra}"
+                )
+            for name, row in (("direct", direct), ("parley", app)):
+                for error in sorted(set(row["errors"]))[:3]:
+                    print(f"        {name} error: {error}")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        upstream.kill()
+        upstream.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
