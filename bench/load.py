@@ -127,7 +127,9 @@ async def app_client(port: int, cookie: str, conversation: str, results: list, e
             first = None
             async with asyncio.timeout(120):
                 async for frame in socket_:
-                    if first is None and DELTA.search(frame):
+                    # The first text shown: a chunk, or (for a view that fell
+                    # behind) the whole answer drawn at once.
+                    if first is None and (DELTA.search(frame) or DONE.search(frame)):
                         first = time.perf_counter()
                     if match := DONE.search(frame):
                         if match.group(1) != "complete":
@@ -139,8 +141,7 @@ async def app_client(port: int, cookie: str, conversation: str, results: list, e
         errors.append(repr(exc))
 
 
-async def direct_client(base_url: str, results: list, errors: list):
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+async def direct_client(client: openai.AsyncOpenAI, results: list, errors: list):
     try:
         sent = time.perf_counter()
         first = None
@@ -153,8 +154,13 @@ async def direct_client(base_url: str, results: list, errors: list):
         results.append((first - sent, time.perf_counter()))
     except Exception as exc:  # noqa: BLE001
         errors.append(repr(exc))
-    finally:
-        await client.close()
+
+
+async def direct_wave(base_url: str, clients: int, tokens: int):
+    # One pooled client, as the server has one per model.
+    async with openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0) as client:
+        await direct_client(client, [], [])  # warm the pool, as the server's is
+        return await run_wave([lambda r, e: direct_client(client, r, e)] * clients, tokens)
 
 
 async def run_wave(factories, tokens: int):
@@ -195,6 +201,7 @@ def main() -> None:
     env = server_env(args, models_file, workdir)
     prepare_database(env)
     port = free_port()
+    server_log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed with the process
     profile = (
         ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
         if os.environ.get("BENCH_PROFILE")
@@ -214,8 +221,8 @@ def main() -> None:
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
     )
     try:
         for _ in range(300):
@@ -244,9 +251,7 @@ def main() -> None:
         )
         for clients in args.clients:
             users = make_users(env, clients)
-            direct = asyncio.run(
-                run_wave([lambda r, e: direct_client(upstream_url, r, e)] * clients, args.tokens)
-            )
+            direct = asyncio.run(direct_wave(upstream_url, clients, args.tokens))
             cpu_before = sum(process.cpu_times()[:2])
             app = asyncio.run(
                 run_wave(
@@ -266,7 +271,7 @@ def main() -> None:
                 )
             for name, row in (("direct", direct), ("parley", app)):
                 for error in sorted(set(row["errors"]))[:3]:
-                    print(f"        {name} error: {error}")
+                    print(f"        {name} error: {error} (server log: {workdir}/server.log)")
     finally:
         server.terminate()
         server.wait(timeout=20)

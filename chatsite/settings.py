@@ -149,8 +149,22 @@ if os.environ.get("REDIS_URL"):
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [os.environ["REDIS_URL"]],
-                "capacity": envint("CHANNEL_LAYER_CAPACITY", 1000),
+                # redis-py 8 reads with a 5 s socket timeout by default, the same
+                # as channels-redis's blocking pop: every idle receive then fails
+                # with "Timeout reading" and closes the socket (1011). Read longer.
+                # It also caps a pool at 100 connections, which a hundred busy
+                # sockets and their replies exceed.
+                "hosts": [
+                    {
+                        "address": os.environ["REDIS_URL"],
+                        "socket_timeout": 30,
+                        "max_connections": envint("REDIS_MAX_CONNECTIONS", 2000),
+                    }
+                ],
+                # All sockets of one worker share one Redis queue, and group_send
+                # silently drops what goes past its capacity: size it for every
+                # frame of every reply a worker may be streaming at once.
+                "capacity": envint("CHANNEL_LAYER_CAPACITY", 100_000),
                 "expiry": 60,
             },
         }
@@ -230,8 +244,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Warnings and errors of every library (Daphne, Channels, Django) reach the console.
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "parley": {"handlers": ["console"], "level": os.environ.get("PARLEY_LOG_LEVEL", "INFO")},
+        "parley": {
+            "handlers": ["console"],
+            "level": os.environ.get("PARLEY_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
     },
 }
 
@@ -244,7 +264,7 @@ PARLEY_CHECKPOINT_SECONDS = envfloat("PARLEY_CHECKPOINT_SECONDS", 1.0)
 # A reply whose first token has not come by then (retries included) is an error.
 PARLEY_FIRST_TOKEN_TIMEOUT = envfloat("PARLEY_FIRST_TOKEN_TIMEOUT", 60.0)
 # How long tokens are gathered into one websocket frame.
-PARLEY_FRAME_SECONDS = envfloat("PARLEY_FRAME_SECONDS", 0.03)
+PARLEY_FRAME_SECONDS = envfloat("PARLEY_FRAME_SECONDS", 0.1)
 # When the server starts: load local models, and mark answers left half-written
 # by a dead process as interrupted (tests/conftest.py switches this off).
 PARLEY_STARTUP_TASKS = envbool("PARLEY_STARTUP_TASKS", True)

@@ -6,7 +6,6 @@ import json
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -17,6 +16,7 @@ from conversations.context import PromptTooLongError
 from conversations.generation import (
     STALE_AFTER,
     conversation_group,
+    database_call,
     generation_snapshot_request,
     generation_stop,
     turn_retry,
@@ -28,6 +28,7 @@ logger = logging.getLogger("parley.consumers")
 # Close codes in the application range (4000-4999), so the page can tell why.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+ALL_SHOWN = 2**62
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
@@ -40,7 +41,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         public_id = self.scope["url_route"]["kwargs"]["public_id"]
         try:
-            self.conversation = await database_sync_to_async(selectors.conversation_get_for_user)(
+            self.conversation = await database_call(selectors.conversation_get_for_user)(
                 user=user, public_id=public_id
             )
         except Http404:
@@ -53,7 +54,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.awaiting_snapshot: dict[int, list[tuple[int, str]]] = {}
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        self.left_out_up_to = await database_sync_to_async(frames.window_boundary)(
+        self.left_out_up_to = await database_call(frames.window_boundary)(
             conversation=self.conversation
         )
         await self._attach_to_running()
@@ -67,13 +68,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
         Replies a dead worker left half-written are first marked interrupted.
         """
-        for message_id in await database_sync_to_async(services.messages_interrupt_stale)(
+        for message_id in await database_call(services.messages_interrupt_stale)(
             older_than=STALE_AFTER, conversation=self.conversation
         ):
             await self.generation_finished({"message_id": message_id})
-        ids = await database_sync_to_async(selectors.message_streaming_ids)(
-            conversation=self.conversation
-        )
+        ids = await database_call(selectors.message_streaming_ids)(conversation=self.conversation)
         for message_id in ids:
             self.awaiting_snapshot[message_id] = []
             snapshot = await generation_snapshot_request(
@@ -136,9 +135,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except (TypeError, ValueError):
             await self.send(text_data=frames.alert("Nothing to stop."))
             return
-        ids = await database_sync_to_async(selectors.message_streaming_ids)(
-            conversation=self.conversation
-        )
+        ids = await database_call(selectors.message_streaming_ids)(conversation=self.conversation)
         if message_id in ids:
             await generation_stop(message_id=message_id)
 
@@ -146,11 +143,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def turn_started(self, event: dict) -> None:
         self.shown_seq[event["assistant_message_id"]] = 0
-        html = await database_sync_to_async(frames.turn_started)(
+        html, ended = await database_call(frames.turn_started)(
             conversation=self.conversation,
             appended_ids=event["appended_ids"],
             updated_ids=event["updated_ids"],
         )
+        for message_id in ended:
+            # Drawn whole already (this view was slow); its chunks would repeat it.
+            self.shown_seq[message_id] = ALL_SHOWN
         await self.send(text_data=html)
 
     async def generation_snapshot(self, event: dict) -> None:
@@ -173,7 +173,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def generation_finished(self, event: dict) -> None:
         self.shown_seq.pop(event["message_id"], None)
         self.awaiting_snapshot.pop(event["message_id"], None)
-        html, self.left_out_up_to = await database_sync_to_async(frames.message_finished)(
+        html, self.left_out_up_to = await database_call(frames.message_finished)(
             conversation=self.conversation,
             message_id=event["message_id"],
             left_out_up_to=self.left_out_up_to,

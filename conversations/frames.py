@@ -63,17 +63,31 @@ def queued(message_id: int, ahead: int) -> str:
 
 def turn_started(
     *, conversation: Conversation, appended_ids: list[int], updated_ids: list[int]
-) -> str:
+) -> tuple[str, list[int]]:
     """Append the new messages (a question and its streaming reply), show Stop, and
-    redraw messages the turn changed (an answer superseded by a retry)."""
+    redraw messages the turn changed (an answer superseded by a retry).
+
+    A reply still streaming is drawn empty: this view was in the group before the
+    turn began, so every chunk from the first will follow. Returns the frame and
+    the ids of replies that already ended (their chunks are to be skipped).
+    """
     messages = selectors.message_list(conversation=conversation)
     conversation.refresh_from_db(fields=["title", "updated_at"])
+    appended = list(messages.filter(id__in=appended_ids))
+    for message in appended:
+        if message.status == message.Status.STREAMING:
+            message.content = ""
     context = {
         "conversation": conversation,
-        "chat_messages": list(messages.filter(id__in=appended_ids)),
+        "chat_messages": appended,
         "updated_messages": list(messages.filter(id__in=updated_ids)),
     }
-    return render_to_string(f"{PAGE}#turn-frame", context)
+    ended = [
+        message.pk
+        for message in appended
+        if message.role == message.Role.ASSISTANT and message.status != message.Status.STREAMING
+    ]
+    return render_to_string(f"{PAGE}#turn-frame", context), ended
 
 
 def window_boundary(*, conversation: Conversation) -> int | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextvars
+import functools
 import logging
 import time
 import uuid
@@ -28,6 +29,12 @@ from conversations.backends import BackendError, ModelConfig, Queued, Usage, get
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger("parley.generation")
+
+# Database calls of sockets and replies. Each is self-contained (its own
+# transaction), so it may run on any thread of the loop's pool: the default,
+# one thread shared by every socket of the process, queues a hundred busy
+# sockets' queries behind each other.
+database_call = functools.partial(database_sync_to_async, thread_sensitive=False)
 
 # A running reply touches its row at least this often, so that a restarted server
 # can tell replies of a dead process (older than STALE_AFTER) from live ones.
@@ -107,21 +114,17 @@ async def turn_submit(*, conversation: Conversation, content: str) -> services.T
 
     Raises what `services.turn_start` raises; then nothing was saved.
     """
-    turn = await database_sync_to_async(services.turn_start)(
-        conversation=conversation, content=content
-    )
+    turn = await database_call(services.turn_start)(conversation=conversation, content=content)
     await _start(conversation, turn, appended=[turn.user_message.id, turn.assistant_message.id])
     return turn
 
 
 async def turn_retry(*, conversation: Conversation, message_id: int) -> services.Turn:
     """Write the latest answer again in the background (see `services.turn_retry`)."""
-    turn = await database_sync_to_async(services.turn_retry)(
+    turn = await database_call(services.turn_retry)(
         conversation=conversation, message_id=message_id
     )
-    await _start(
-        conversation, turn, appended=[turn.assistant_message.id], updated=[message_id]
-    )
+    await _start(conversation, turn, appended=[turn.assistant_message.id], updated=[message_id])
     return turn
 
 
@@ -169,19 +172,25 @@ def _cancel(generation: Generation) -> None:
         generation.task.cancel()
 
 
-async def _listen_for_control(generation: Generation) -> None:
-    """Answer other workers: stop this reply, or send them its text so far."""
+async def _listen_for_control(generation: Generation, channel: str) -> None:
+    """Answer other workers: stop this reply, or send them its text so far.
+
+    Ends on a "generation.control_close" message, never by cancellation:
+    channels-redis can lose other channels' messages when a receive() is
+    cancelled (it shares one blocking pop per process).
+    """
     layer = get_channel_layer()
-    channel = await layer.new_channel()
     group = _control_group(generation.message_id)
     await layer.group_add(group, channel)
     try:
         while True:
             event = await layer.receive(channel)
-            if event.get("type") == "generation.stop":
-                _cancel(generation)
+            kind = event.get("type")
+            if kind == "generation.control_close":
                 return
-            if event.get("type") == "generation.snapshot_request":
+            if kind == "generation.stop":
+                _cancel(generation)
+            elif kind == "generation.snapshot_request":
                 snapshot = _snapshot(generation)
                 await layer.send(
                     event["reply_channel"],
@@ -194,6 +203,15 @@ async def _listen_for_control(generation: Generation) -> None:
                 )
     finally:
         await layer.group_discard(group, channel)
+
+
+async def _stop_listening(listener: asyncio.Task, channel: str) -> None:
+    await get_channel_layer().send(channel, {"type": "generation.control_close"})
+    try:
+        await asyncio.wait_for(asyncio.shield(listener), timeout=10)
+    except TimeoutError:
+        logger.warning("control listener did not close; cancelling it")
+        listener.cancel()
 
 
 async def _checkpoint_periodically(generation: Generation) -> None:
@@ -211,7 +229,7 @@ async def _checkpoint_periodically(generation: Generation) -> None:
         if len(generation.parts) == saved_parts and quiet < HEARTBEAT_SECONDS:
             continue
         saved_parts, quiet = len(generation.parts), 0.0
-        await database_sync_to_async(services.message_checkpoint)(
+        await database_call(services.message_checkpoint)(
             message_id=generation.message_id, content=generation.text
         )
 
@@ -308,7 +326,8 @@ async def _run(
 ) -> None:
     layer = get_channel_layer()
     publisher = _Publisher(generation)
-    control_listener = asyncio.create_task(_listen_for_control(generation))
+    control_channel = await layer.new_channel()
+    control_listener = asyncio.create_task(_listen_for_control(generation, control_channel))
     checkpointer = asyncio.create_task(_checkpoint_periodically(generation))
     started = time.monotonic()
     first_token_at: float | None = None
@@ -346,11 +365,10 @@ async def _run(
         logger.exception("generation %s failed", generation.message_id)
         status, error = Message.Status.ERROR, "Something went wrong while writing the answer."
     finally:
-        control_listener.cancel()
         checkpointer.cancel()
         await publisher.close()
         now = time.monotonic()
-        await database_sync_to_async(services.message_finish)(
+        await database_call(services.message_finish)(
             message_id=generation.message_id,
             model=model,
             content=generation.text,
@@ -367,3 +385,4 @@ async def _run(
             generation.group,
             {"type": "generation.finished", "message_id": generation.message_id},
         )
+        await _stop_listening(control_listener, control_channel)
