@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import contextvars
 import functools
 import logging
@@ -245,10 +246,12 @@ def generations_interrupt_all() -> None:
         return
     texts = {message_id: generation.text for message_id, generation in _running.items()}
     logger.warning("server stopping: saving %d running answer(s) as interrupted", len(texts))
+    services.messages_interrupt(message_texts=texts)
     for generation in list(_running.values()):
         if generation.task is not None and not generation.task.done():
-            generation.task.cancel()
-    services.messages_interrupt(message_texts=texts)
+            # With the loop already closed this raises; the save above stands.
+            with contextlib.suppress(RuntimeError):
+                generation.task.cancel()
 
 
 atexit.register(generations_interrupt_all)
