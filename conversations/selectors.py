@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet, Sum
 from django.http import Http404
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, SharedLink
 
 
 def conversation_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Conversation]:
@@ -52,3 +52,35 @@ def conversation_cost(*, conversation: Conversation) -> Decimal:
     """Total cost of every answer in the conversation."""
     total = conversation.messages.aggregate(total=Sum("cost"))["total"]
     return total or Decimal("0")
+
+
+def shared_link_get_public(*, token: str) -> SharedLink:
+    """Return the active link with this token, or raise Http404 (revoked links too)."""
+    try:
+        return SharedLink.objects.select_related("conversation", "last_message").get(
+            token=token, revoked_at__isnull=True
+        )
+    except SharedLink.DoesNotExist:
+        raise Http404("No such shared conversation.") from None
+
+
+def shared_link_get_for_user(*, user: AbstractBaseUser, pk: int) -> SharedLink:
+    """Return one of the user's own links (active or revoked), or raise Http404."""
+    try:
+        return SharedLink.objects.select_related("conversation").get(
+            pk=pk, conversation__owner=user
+        )
+    except (SharedLink.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such shared link.") from None
+
+
+def shared_link_list_for_user(*, user: AbstractBaseUser) -> QuerySet[SharedLink]:
+    """The user's links, newest first, with their conversations."""
+    return SharedLink.objects.filter(conversation__owner=user).select_related("conversation")
+
+
+def shared_messages(*, link: SharedLink) -> QuerySet[Message]:
+    """The snapshot a link shows: the conversation's answers up to its boundary."""
+    return link.conversation.messages.filter(
+        id__lte=link.last_message_id, superseded=False
+    ).exclude(status=Message.Status.STREAMING).order_by("id")

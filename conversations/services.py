@@ -12,12 +12,14 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import Truncator
 
 from conversations.backends import ModelConfig, Usage, get_catalog, get_model
 from conversations.context import Window, window_build
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, SharedLink
+from conversations.selectors import shared_messages
 from conversations.tokens import encoding_resolved_name, message_token_count, text_token_count
 
 logger = logging.getLogger("parley.services")
@@ -95,6 +97,68 @@ def conversation_set_system_prompt(
 def conversation_delete(*, conversation: Conversation) -> None:
     """Delete the conversation and all its messages."""
     conversation.delete()
+
+
+def shared_link_share(*, conversation: Conversation) -> SharedLink:
+    """Share the conversation as it is now: its active link, re-snapshotted, or a new one.
+
+    Updating keeps the URL, so a link already sent shows the newer snapshot.
+    """
+    last = (
+        conversation.messages.exclude(status=Message.Status.STREAMING).order_by("-id").first()
+    )
+    if last is None:
+        raise ValidationError("There is nothing to share yet: send a message first.")
+    with transaction.atomic():
+        link = (
+            SharedLink.objects.select_for_update()
+            .filter(conversation=conversation, revoked_at__isnull=True)
+            .first()
+        )
+        if link is None:
+            return SharedLink.objects.create(conversation=conversation, last_message=last)
+        link.last_message = last
+        link.save(update_fields=["last_message", "updated_at"])
+        return link
+
+
+def shared_link_revoke(*, link: SharedLink) -> SharedLink:
+    """Turn the link off at once: its page answers 404 from now on."""
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at", "updated_at"])
+    return link
+
+
+def shared_link_count_view(*, link: SharedLink) -> None:
+    """Count one visit of a shared page."""
+    SharedLink.objects.filter(pk=link.pk).update(views=F("views") + 1)
+
+
+def shared_link_fork(*, link: SharedLink, reader: AbstractBaseUser) -> Conversation:
+    """Copy the shared snapshot into the reader's own account to chat on from there."""
+    source = link.conversation
+    with transaction.atomic():
+        copy = Conversation.objects.create(
+            owner=reader,
+            title=source.title,
+            model_id=source.model_id,
+            system_prompt=source.system_prompt,
+        )
+        Message.objects.bulk_create(
+            Message(
+                conversation=copy,
+                role=message.role,
+                content=message.content,
+                status=message.status,
+                error=message.error,
+                model_id=message.model_id,
+                token_count=message.token_count,
+                token_encoding=message.token_encoding,
+            )
+            for message in shared_messages(link=link)
+        )
+    return copy
 
 
 def message_validate(content: str) -> str:
