@@ -265,6 +265,8 @@ PARLEY_CHECKPOINT_SECONDS = envfloat("PARLEY_CHECKPOINT_SECONDS", 1.0)
 PARLEY_FIRST_TOKEN_TIMEOUT = envfloat("PARLEY_FIRST_TOKEN_TIMEOUT", 60.0)
 # How long tokens are gathered into one websocket frame.
 PARLEY_FRAME_SECONDS = envfloat("PARLEY_FRAME_SECONDS", 0.1)
+# Whether a shared conversation's page needs a signed-in reader (default: public).
+PARLEY_SHARE_REQUIRES_LOGIN = envbool("PARLEY_SHARE_REQUIRES_LOGIN", False)
 # When the server starts: load local models, and mark answers left half-written
 # by a dead process as interrupted (tests/conftest.py switches this off).
 PARLEY_STARTUP_TASKS = envbool("PARLEY_STARTUP_TASKS", True)

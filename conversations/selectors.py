@@ -84,3 +84,8 @@ def shared_messages(*, link: SharedLink) -> QuerySet[Message]:
     return link.conversation.messages.filter(
         id__lte=link.last_message_id, superseded=False
     ).exclude(status=Message.Status.STREAMING).order_by("id")
+
+
+def shared_link_active(*, conversation: Conversation) -> SharedLink | None:
+    """The conversation's live link, if it has one."""
+    return conversation.shared_links.filter(revoked_at__isnull=True).first()

@@ -12,4 +12,9 @@ urlpatterns = [
     path("c/<uuid:public_id>/delete/", views.conversation_delete, name="delete"),
     path("c/<uuid:public_id>/settings/", views.conversation_settings, name="settings"),
     path("c/<uuid:public_id>/count/", views.conversation_count, name="count"),
+    path("c/<uuid:public_id>/share/", views.conversation_share, name="share"),
+    path("shares/", views.shared_link_list, name="shared_links"),
+    path("shares/<int:pk>/revoke/", views.shared_link_revoke, name="shared_link_revoke"),
+    path("s/<str:token>/", views.shared_conversation, name="shared"),
+    path("s/<str:token>/continue/", views.shared_conversation_continue, name="shared_continue"),
 ]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -86,6 +89,7 @@ def _conversation_context(user, conversation, *, draft: str = "", **extra) -> di
         gauge=gauge,
         left_out_up_to=gauge.left_out_up_to if gauge else None,
         total_cost=selectors.conversation_cost(conversation=conversation),
+        link=selectors.shared_link_active(conversation=conversation),
         **extra,
     )
 
@@ -177,3 +181,71 @@ def conversation_delete(request: HtmxHttpRequest, public_id: str) -> HttpRespons
     if request.htmx:
         return HttpResponseClientRedirect("/")
     return redirect("conversations:home")
+
+
+@require_POST
+def conversation_share(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Create the conversation's read-only link, or re-snapshot it under the same URL."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    try:
+        link = services.shared_link_share(conversation=conversation)
+    except ValidationError as exc:
+        link, error = None, exc.messages[0]
+    else:
+        error = ""
+    if request.htmx:
+        context = {"conversation": conversation, "link": link, "share_error": error}
+        return render(request, f"{PAGE}#share-panel", context, status=400 if error else 200)
+    if error:
+        flash.error(request, error)
+    else:
+        flash.success(request, f"Shared: {request.build_absolute_uri(link.get_absolute_url())}")
+    return redirect(conversation)
+
+
+@require_GET
+def shared_link_list(request: HtmxHttpRequest) -> HttpResponse:
+    """List the user's shared links with their views, to update or revoke them."""
+    links = selectors.shared_link_list_for_user(user=request.user)
+    return render(request, "conversations/shared_links.html", {"links": links})
+
+
+@require_POST
+def shared_link_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Revoke one of the user's links: its page answers 404 at once."""
+    link = selectors.shared_link_get_for_user(user=request.user, pk=pk)
+    services.shared_link_revoke(link=link)
+    if request.htmx and request.POST.get("from") == "conversation":
+        context = {"conversation": link.conversation, "link": None}
+        return render(request, f"{PAGE}#share-panel", context)
+    flash.success(request, f"Revoked the link to “{link.conversation}”.")
+    return redirect("conversations:shared_links")
+
+
+@login_not_required
+@require_GET
+def shared_conversation(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    """Show a shared snapshot, read-only, with nothing else of its owner."""
+    if settings.PARLEY_SHARE_REQUIRES_LOGIN and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    link = selectors.shared_link_get_public(token=token)
+    services.shared_link_count_view(link=link)
+    context = {
+        "link": link,
+        "title": link.conversation.title or "Shared conversation",
+        "chat_messages": list(selectors.shared_messages(link=link)),
+        "shared": True,
+    }
+    response = render(request, "conversations/shared.html", context)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    # The token is the secret: never send it on to other sites.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_POST
+def shared_conversation_continue(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    """Copy a shared snapshot into the reader's account and open it there."""
+    link = selectors.shared_link_get_public(token=token)
+    conversation = services.shared_link_fork(link=link, reader=request.user)
+    return redirect(conversation)
