@@ -6,6 +6,7 @@ DATABASE_URL switches to PostgreSQL, REDIS_URL to the Redis channel layer.
 
 import os
 import tempfile
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -42,6 +43,14 @@ def envfloat(name: str, default: float) -> float:
     try:
         return float(value)
     except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
+
+
+def envdecimal(name: str, default: str) -> Decimal:
+    value = os.environ.get(name) or default
+    try:
+        return Decimal(value)
+    except InvalidOperation:
         raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
 
 
@@ -265,6 +274,10 @@ PARLEY_CHECKPOINT_SECONDS = envfloat("PARLEY_CHECKPOINT_SECONDS", 1.0)
 PARLEY_FIRST_TOKEN_TIMEOUT = envfloat("PARLEY_FIRST_TOKEN_TIMEOUT", 60.0)
 # How long tokens are gathered into one websocket frame.
 PARLEY_FRAME_SECONDS = envfloat("PARLEY_FRAME_SECONDS", 0.1)
+# Site-wide limits per user (0: none); an admin can set each user's own.
+PARLEY_LIMIT_MESSAGES_PER_MINUTE = envint("PARLEY_LIMIT_MESSAGES_PER_MINUTE", 20)
+PARLEY_LIMIT_TOKENS_PER_DAY = envint("PARLEY_LIMIT_TOKENS_PER_DAY", 0)
+PARLEY_LIMIT_COST_PER_MONTH = envdecimal("PARLEY_LIMIT_COST_PER_MONTH", "0")
 # Whether a shared conversation's page needs a signed-in reader (default: public).
 PARLEY_SHARE_REQUIRES_LOGIN = envbool("PARLEY_SHARE_REQUIRES_LOGIN", False)
 # When the server starts: load local models, and mark answers left half-written

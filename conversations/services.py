@@ -19,6 +19,7 @@ from django.utils.text import Truncator
 from conversations.backends import ModelConfig, Usage, get_catalog, get_model
 from conversations.context import Window, window_build
 from conversations.models import Conversation, Message, SharedLink
+from conversations.quotas import quota_check
 from conversations.selectors import shared_messages
 from conversations.tokens import encoding_resolved_name, message_token_count, text_token_count
 
@@ -183,6 +184,7 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
     both cases nothing is saved and nothing is sent.
     """
     content = message_validate(content)
+    quota_check(user=conversation.owner)
     model = get_model(conversation.model_id)
     if not model.usable:
         raise ValidationError(f"{model.label} cannot be used now: {model.unusable_reason()}.")
@@ -225,6 +227,7 @@ def turn_retry(*, conversation: Conversation, message_id: int) -> Turn:
         raise ValidationError("Only the latest answer can be retried.")
     if not latest.can_retry:
         raise ValidationError("This answer finished; there is nothing to retry.")
+    quota_check(user=conversation.owner)
     question = (
         conversation.messages.filter(role=Message.Role.USER, id__lt=latest.pk)
         .order_by("-id")
