@@ -1,12 +1,194 @@
+"""The admin: transcripts, usage, model catalog and share links.
+
+Everything here is server-rendered with the admin's own stylesheet: no inline
+script or style (the CSP forbids both), and the usage chart is an inline SVG
+drawn with presentation attributes only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
+
 from django.conf import settings
-from django.contrib import admin
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from conversations.backends import get_catalog
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, SharedLink
+from conversations.selectors import message_list
+from conversations.services import shared_link_revoke
+from conversations.usage import (
+    COST_PLACES,
+    DayUsage,
+    Usage,
+    usage_by_day,
+    usage_by_model,
+    usage_by_user,
+    usage_of_conversation,
+    usage_total,
+)
+
+USAGE_DEFAULT_DAYS = 30
+# One bar per day stays legible up to about a year.
+USAGE_MAX_DAYS = 366
+
+
+def usage_range(query: QueryDict, *, today: date) -> tuple[date, date]:
+    """Read `since` and `until` (YYYY-MM-DD, both included); default to the last 30 days."""
+    until = _query_day(query, "until", default=today)
+    since = _query_day(query, "since", default=until - timedelta(days=USAGE_DEFAULT_DAYS - 1))
+    if since > until:
+        raise ValidationError(
+            f"The start date ({since:%Y-%m-%d}) is after the end date ({until:%Y-%m-%d})."
+        )
+    if (until - since).days + 1 > USAGE_MAX_DAYS:
+        raise ValidationError(f"Choose a period of at most {USAGE_MAX_DAYS} days.")
+    return since, until
+
+
+def _query_day(query: QueryDict, name: str, *, default: date) -> date:
+    raw = query.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return datetime.strptime(raw, "%Y-%m-%d").date()
+    except ValueError:
+        shown = Truncator(raw).chars(30)
+        raise ValidationError(
+            f"“{name}” must be a date written YYYY-MM-DD, such as {default:%Y-%m-%d}; "
+            f"“{shown}” is not."
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    day: date
+    usage: Usage
+    x: float
+    y: float
+    width: float
+    height: float
+    center: float
+    tick: str  # the day written under the bar, or "" to keep the axis readable
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """A bar chart drawn in a viewBox of `width` x `height` units."""
+
+    metric: str
+    bars: list[Bar]
+    top: Decimal | int
+    width: int
+    height: int
+    baseline: float
+    tick_y: float
+
+
+CHART_METRICS = {"cost": _("cost"), "tokens": _("tokens")}
+_CHART_WIDTH, _CHART_HEIGHT, _CHART_MARGIN = 900, 220, 24
+_PLOT_TOP, _PLOT_BOTTOM = 24, 190
+
+
+def usage_chart(*, days: list[DayUsage], since: date, until: date, metric: str) -> Chart:
+    """Lay out one bar per day of the period (a day with no answers gets an empty bar)."""
+    by_day = {row.day: row for row in days}
+    empty = Usage(requests=0, input_tokens=0, output_tokens=0, cost=Decimal("0"))
+
+    def amount(usage: Usage) -> Decimal | int:
+        return usage.cost if metric == "cost" else usage.tokens
+
+    count = (until - since).days + 1
+    top = max((amount(row) for row in days), default=0)
+    step = (_CHART_WIDTH - 2 * _CHART_MARGIN) / count
+    every = -(-count // 8)  # label about eight days at most
+    bars = []
+    for index in range(count):
+        day = since + timedelta(days=index)
+        usage = by_day.get(day, empty)
+        height = round(float(amount(usage)) / float(top or 1) * (_PLOT_BOTTOM - _PLOT_TOP), 2)
+        if amount(usage) > 0:
+            height = max(height, 1.0)  # a day with answers never looks empty
+        bars.append(
+            Bar(
+                day=day,
+                usage=usage,
+                x=round(_CHART_MARGIN + (index + 0.1) * step, 2),
+                y=round(_PLOT_BOTTOM - height, 2),
+                width=round(step * 0.8, 2),
+                height=height,
+                center=round(_CHART_MARGIN + (index + 0.5) * step, 2),
+                tick=f"{day:%b} {day.day}" if index % every == 0 else "",
+            )
+        )
+    return Chart(
+        metric=metric,
+        bars=bars,
+        top=top,
+        width=_CHART_WIDTH,
+        height=_CHART_HEIGHT,
+        baseline=_PLOT_BOTTOM,
+        tick_y=_PLOT_BOTTOM + 18,
+    )
+
+
+def conversations_export(*, conversations: QuerySet[Conversation]) -> dict:
+    """The conversations and all their messages as plain JSON-ready data."""
+    rows = conversations.select_related("owner").prefetch_related(
+        Prefetch("messages", queryset=Message.objects.order_by("id"))
+    )
+    return {
+        "exported_at": timezone.now().isoformat(),
+        "conversations": [
+            {
+                "public_id": str(conversation.public_id),
+                "owner": conversation.owner.get_username(),
+                "title": conversation.title,
+                "model_id": conversation.model_id,
+                "system_prompt": conversation.system_prompt,
+                "created_at": conversation.created_at.isoformat(),
+                "updated_at": conversation.updated_at.isoformat(),
+                "messages": [_message_export(message) for message in conversation.messages.all()],
+            }
+            for conversation in rows
+        ],
+    }
+
+
+def _message_export(message: Message) -> dict:
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "error": message.error,
+        "model_id": message.model_id,
+        "input_tokens": message.input_tokens,
+        "output_tokens": message.output_tokens,
+        "usage_estimated": message.usage_estimated,
+        # A string, so that no JSON reader turns it into a float.
+        "cost": f"{message.cost:f}",
+        "time_to_first_token_ms": message.time_to_first_token_ms,
+        "duration_ms": message.duration_ms,
+        "superseded": message.superseded,
+        "created_at": message.created_at.isoformat(),
+        "updated_at": message.updated_at.isoformat(),
+    }
 
 
 class MessageInline(admin.TabularInline):
@@ -34,9 +216,24 @@ class MessageInline(admin.TabularInline):
         return False
 
 
+USAGE_TABLES = {
+    "day": ("day", usage_by_day, lambda row: f"{row.day:%Y-%m-%d}"),
+    "user": ("user", usage_by_user, lambda row: row.username),
+    "model": ("model", usage_by_model, lambda row: row.model_id),
+}
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("title", "owner", "model_id", "message_count", "total_cost", "updated_at")
+    list_display = (
+        "title",
+        "transcript_link",
+        "owner",
+        "model_id",
+        "message_count",
+        "total_cost",
+        "updated_at",
+    )
     list_filter = ("model_id", "messages__status", "created_at", "updated_at")
     search_fields = ("title", "owner__username", "messages__content")
     date_hierarchy = "created_at"
@@ -52,16 +249,22 @@ class ConversationAdmin(admin.ModelAdmin):
     )
     inlines = (MessageInline,)
     list_select_related = ("owner",)
+    actions = ("export_as_json", "revoke_share_links")
 
     change_list_template = "admin/conversations/conversation/change_list.html"
 
     def get_urls(self):
-        catalog = path(
-            "models/",
-            self.admin_site.admin_view(self.catalog_view),
-            name="conversations_model_catalog",
-        )
-        return [catalog, *super().get_urls()]
+        admin_view = self.admin_site.admin_view
+        return [
+            path("models/", admin_view(self.catalog_view), name="conversations_model_catalog"),
+            path("usage/", admin_view(self.usage_view), name="conversations_usage"),
+            path(
+                "<path:object_id>/transcript/",
+                admin_view(self.transcript_view),
+                name="conversations_conversation_transcript",
+            ),
+            *super().get_urls(),
+        ]
 
     def catalog_view(self, request):
         """List every model of the catalog and why it is or is not usable."""
@@ -83,6 +286,96 @@ class ConversationAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/conversations/catalog.html", context)
 
+    def transcript_view(self, request: HttpRequest, object_id: str) -> TemplateResponse:
+        """Show the conversation as it reads in the chat, with each message's usage."""
+        conversation = self.get_object(request, unquote(object_id))
+        if conversation is None:
+            raise Http404("No such conversation.")
+        if not self.has_view_or_change_permission(request, conversation):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Transcript: %(title)s") % {"title": conversation},
+            "conversation": conversation,
+            "chat_messages": message_list(conversation=conversation),
+            "usage": usage_of_conversation(conversation=conversation),
+            "opts": self.model._meta,
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/conversations/transcript.html", context)
+
+    def usage_view(self, request: HttpRequest) -> HttpResponse:
+        """Requests, tokens and cost of the answers per day, user and model."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        wants = request.GET.get("format", "html")
+        if wants not in ("html", "csv"):
+            return HttpResponseBadRequest("Unknown format: use format=csv or leave it out.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Usage"),
+            "opts": self.model._meta,
+            "has_view_permission": True,
+            "default_days": USAGE_DEFAULT_DAYS,
+            "since_raw": request.GET.get("since", ""),
+            "until_raw": request.GET.get("until", ""),
+        }
+        try:
+            since, until = usage_range(request.GET, today=timezone.localdate())
+        except ValidationError as error:
+            if wants == "csv":
+                return HttpResponseBadRequest(error.messages[0], content_type="text/plain")
+            context["error"] = error.messages[0]
+            return TemplateResponse(request, "admin/conversations/usage.html", context)
+        if wants == "csv":
+            return self._usage_csv(request.GET.get("table", ""), since=since, until=until)
+
+        metric = request.GET.get("chart", "cost")
+        if metric not in CHART_METRICS:
+            metric = "cost"
+        by_day = usage_by_day(since=since, until=until)
+        period = {"since": f"{since:%Y-%m-%d}", "until": f"{until:%Y-%m-%d}"}
+        context.update(
+            since=since,
+            until=until,
+            days=(until - since).days + 1,
+            time_zone=timezone.get_current_timezone_name(),
+            total=usage_total(since=since, until=until),
+            by_day=by_day,
+            by_user=usage_by_user(since=since, until=until),
+            by_model=usage_by_model(since=since, until=until),
+            chart=usage_chart(days=by_day, since=since, until=until, metric=metric),
+            chart_metrics=[
+                (name, label, "?" + urlencode({**period, "chart": name}))
+                for name, label in CHART_METRICS.items()
+            ],
+            csv_links={
+                table: "?" + urlencode({**period, "format": "csv", "table": table})
+                for table in USAGE_TABLES
+            },
+        )
+        return TemplateResponse(request, "admin/conversations/usage.html", context)
+
+    def _usage_csv(self, table: str, *, since: date, until: date) -> HttpResponse:
+        if table not in USAGE_TABLES:
+            return HttpResponseBadRequest(
+                "Unknown table: use table=day, table=user or table=model.",
+                content_type="text/plain",
+            )
+        heading, rows_of, key = USAGE_TABLES[table]
+        filename = f"parley-usage-by-{table}-{since:%Y-%m-%d}-to-{until:%Y-%m-%d}.csv"
+        response = HttpResponse(
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+        writer = csv.writer(response)
+        writer.writerow([heading, "requests", "input_tokens", "output_tokens", "cost_usd"])
+        for row in rows_of(since=since, until=until):
+            writer.writerow(
+                [key(row), row.requests, row.input_tokens, row.output_tokens, f"{row.cost:f}"]
+            )
+        return response
+
     def get_queryset(self, request):
         # Subqueries, not joins: the status filter and the message search join
         # messages too, and a join here would multiply the sums.
@@ -103,8 +396,45 @@ class ConversationAdmin(admin.ModelAdmin):
         return obj._message_count
 
     @admin.display(description=_("cost (USD)"), ordering="_total_cost")
-    def total_cost(self, obj: Conversation):
-        return obj._total_cost or 0
+    def total_cost(self, obj: Conversation) -> Decimal:
+        # SQLite sums decimals as floats: show Message.cost's eight places.
+        return Decimal(obj._total_cost or 0).quantize(COST_PLACES)
+
+    @admin.display(description=_("transcript"))
+    def transcript_link(self, obj: Conversation) -> str:
+        url = reverse("admin:conversations_conversation_transcript", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Read"))
+
+    @admin.action(description=_("Export selected conversations as JSON"), permissions=("view",))
+    def export_as_json(self, request: HttpRequest, queryset: QuerySet[Conversation]):
+        data = conversations_export(conversations=queryset.order_by("id"))
+        filename = f"parley-conversations-{timezone.now():%Y%m%d-%H%M%S}.json"
+        return HttpResponse(
+            json.dumps(data, ensure_ascii=False, indent=2),
+            content_type="application/json; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    @admin.action(description=_("Revoke their share links"), permissions=("change",))
+    def revoke_share_links(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        links = SharedLink.objects.filter(
+            conversation__in=queryset.order_by().values("pk"), revoked_at__isnull=True
+        )
+        revoked = 0
+        for link in links:
+            shared_link_revoke(link=link)
+            revoked += 1
+        if revoked:
+            text = ngettext(
+                "Revoked %(count)d share link.", "Revoked %(count)d share links.", revoked
+            ) % {"count": revoked}
+            self.message_user(request, text, messages.SUCCESS)
+        else:
+            self.message_user(
+                request,
+                _("None of the selected conversations had an active share link."),
+                messages.WARNING,
+            )
 
 
 @admin.register(Message)
@@ -129,4 +459,57 @@ class MessageAdmin(admin.ModelAdmin):
     )
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+class SharedLinkActiveFilter(admin.SimpleListFilter):
+    title = _("active")
+    parameter_name = "active"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("Yes")), ("no", _("No, revoked")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(SharedLink)
+class SharedLinkAdmin(admin.ModelAdmin):
+    """Read-only: links are made and revoked by their owners (or the conversation action)."""
+
+    list_display = ("conversation", "owner", "views", "created_at", "revoked_at", "active")
+    list_filter = (SharedLinkActiveFilter, "created_at")
+    search_fields = ("conversation__title", "conversation__owner__username", "token")
+    date_hierarchy = "created_at"
+    list_select_related = ("conversation__owner",)
+    fields = (
+        "token",
+        "conversation",
+        "last_message",
+        "views",
+        "created_at",
+        "updated_at",
+        "revoked_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("owner"), ordering="conversation__owner__username")
+    def owner(self, link: SharedLink):
+        return link.conversation.owner
+
+    @admin.display(description=_("active"), boolean=True)
+    def active(self, link: SharedLink) -> bool:
+        return link.is_active
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -1,0 +1,135 @@
+"""Reads for the usage report: what the answers cost, per day, user and model.
+
+A request is one assistant message, whatever its status (an answer that failed
+or was stopped was still asked of the model). Dates are whole days in the
+current time zone, both ends included. Everything is summed by the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from conversations.models import Conversation, Message
+
+COST_PLACES = Decimal("0.00000001")
+# Wider than Message.cost: a sum over months may outgrow one message's digits.
+_COST_SUM = DecimalField(max_digits=24, decimal_places=8)
+
+# Annotation names must not clash with Message's own fields (input_tokens...).
+_SUMS = {
+    "n_requests": Count("id"),
+    "n_input": Coalesce(Sum("input_tokens"), 0),
+    "n_output": Coalesce(Sum("output_tokens"), 0),
+    "total_cost": Coalesce(Sum("cost"), Value(Decimal("0")), output_field=_COST_SUM),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Usage:
+    """Requests, tokens and cost summed over some assistant messages."""
+
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost: Decimal
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DayUsage(Usage):
+    day: date
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserUsage(Usage):
+    user_id: int
+    username: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelUsage(Usage):
+    model_id: str
+
+
+def _sums(row: dict) -> dict:
+    return {
+        "requests": row["n_requests"],
+        "input_tokens": row["n_input"],
+        "output_tokens": row["n_output"],
+        # SQLite sums decimals as floats: back to Message.cost's eight places.
+        "cost": Decimal(row["total_cost"]).quantize(COST_PLACES),
+    }
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _answers(*, since: date, until: date) -> QuerySet[Message]:
+    """Assistant messages written from the start of `since` to the end of `until`."""
+    return Message.objects.filter(
+        role=Message.Role.ASSISTANT,
+        created_at__gte=_day_start(since),
+        created_at__lt=_day_start(until + timedelta(days=1)),
+    ).order_by()
+
+
+def usage_total(*, since: date, until: date) -> Usage:
+    """Sum every answer of the period."""
+    return Usage(**_sums(_answers(since=since, until=until).aggregate(**_SUMS)))
+
+
+def usage_by_day(*, since: date, until: date) -> list[DayUsage]:
+    """Sum the answers of each day that has any, oldest day first."""
+    rows = (
+        _answers(since=since, until=until)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(**_SUMS)
+        .order_by("day")
+    )
+    return [DayUsage(day=row["day"], **_sums(row)) for row in rows]
+
+
+def usage_by_user(*, since: date, until: date) -> list[UserUsage]:
+    """Sum the answers of each conversation owner, biggest spender first."""
+    rows = (
+        _answers(since=since, until=until)
+        .values("conversation__owner_id", "conversation__owner__username")
+        .annotate(**_SUMS)
+        .order_by("-total_cost", "conversation__owner__username")
+    )
+    return [
+        UserUsage(
+            user_id=row["conversation__owner_id"],
+            username=row["conversation__owner__username"],
+            **_sums(row),
+        )
+        for row in rows
+    ]
+
+
+def usage_by_model(*, since: date, until: date) -> list[ModelUsage]:
+    """Sum the answers of each model that wrote them, most expensive first."""
+    rows = (
+        _answers(since=since, until=until)
+        .values("model_id")
+        .annotate(**_SUMS)
+        .order_by("-total_cost", "model_id")
+    )
+    return [ModelUsage(model_id=row["model_id"], **_sums(row)) for row in rows]
+
+
+def usage_of_conversation(*, conversation: Conversation) -> Usage:
+    """Sum every answer of one conversation."""
+    answers = conversation.messages.filter(role=Message.Role.ASSISTANT).order_by()
+    return Usage(**_sums(answers.aggregate(**_SUMS)))
