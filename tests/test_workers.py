@@ -154,3 +154,31 @@ async def test_sigterm_saves_the_running_reply_as_interrupted(workers, alice, up
     assert message.status == "interrupted"
     assert message.content.startswith("s0 s1 ")
     assert len(message.content.split()) < 300
+
+
+async def test_a_frame_over_the_servers_limit_is_refused_and_others_go_on(
+    workers, alice, upstream
+):
+    from websockets.exceptions import ConnectionClosed
+
+    first, _ = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+
+    socket = await open_socket(first, conversation, cookie)
+    # Daphne refuses frames over 1 MiB before the app sees them: it drops the
+    # connection (or closes it with 1009, "message too big").
+    await socket.send(json.dumps({"action": "send", "message": "x" * (2 * 2**20)}))
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(TIMEOUT):
+            async for _ in socket:
+                pass
+    assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
+    assert await database_sync_to_async(Message.objects.count)() == 0
+
+    # The server is fine: a new socket chats as usual.
+    socket = await open_socket(first, conversation, cookie)
+    await socket.send(json.dumps({"action": "send", "message": "Hi", "HEADERS": {}}))
+    _, status, _ = await read_until_finished(socket)
+    await socket.close()
+    assert status == "complete"
