@@ -107,27 +107,34 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         elif action == "retry":
             await self._retry(data.get("message_id"))
         else:
+            logger.info("unknown action %r on %s", str(action)[:40], self.group)
             await self.send(text_data=frames.alert(f"Unknown action: {str(action)[:40]}"))
 
     async def _send_message(self, content: Any) -> None:
         try:
             await turn_submit(conversation=self.conversation, content=content)
         except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
-            text = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-            logger.info("message refused on %s: %s", self.group, text)
-            await self.send(text_data=frames.alert(text))
+            await self._refuse(exc)
             return
         # Only the sender's composer is cleared; other views keep their drafts.
         await self.send(text_data=frames.composer_reset(self.conversation))
 
     async def _retry(self, message_id: Any) -> None:
         try:
-            await turn_retry(conversation=self.conversation, message_id=int(message_id))
+            message_id = int(message_id)
         except (TypeError, ValueError):
             await self.send(text_data=frames.alert("Nothing to retry."))
+            return
+        try:
+            await turn_retry(conversation=self.conversation, message_id=message_id)
         except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
-            text = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-            await self.send(text_data=frames.alert(text))
+            await self._refuse(exc)
+
+    async def _refuse(self, exc: Exception) -> None:
+        """Say why a request was refused, in the page and in the log."""
+        text = frames.refusal_text(exc)
+        logger.info("request refused on %s: %s", self.group, text)
+        await self.send(text_data=frames.alert(text))
 
     async def _stop(self, message_id: Any) -> None:
         try:

@@ -6,6 +6,7 @@ message looks the same whether it arrived by HTTP or by websocket.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils.html import escape, format_html
 
@@ -15,6 +16,13 @@ from conversations.context import Gauge, window_gauge
 from conversations.models import Conversation
 
 PAGE = "conversations/conversation.html"
+
+
+def refusal_text(exc: Exception) -> str:
+    """The user-facing sentence of a refused request (validation, window, unknown model)."""
+    if isinstance(exc, ValidationError):
+        return exc.messages[0]
+    return str(exc)
 
 
 def alert(text: str) -> str:
