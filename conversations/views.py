@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
@@ -10,11 +12,12 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from conversations import selectors, services
+from conversations import exports, frames, selectors, services
 from conversations.backends import UnknownModelError, get_catalog, get_model
 from conversations.context import PromptTooLongError, window_gauge
 from conversations.generation import turn_submit
@@ -57,13 +60,13 @@ async def conversation_create(request: HtmxHttpRequest) -> HttpResponse:
             owner=user, model_id=model_id, system_prompt=system_prompt
         )
     except (ValidationError, UnknownModelError) as exc:
-        error = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        error = frames.refusal_text(exc)
         return await _home_with_error(request, user, error, content, system_prompt)
     try:
         await turn_submit(conversation=conversation, content=content)
     except (ValidationError, PromptTooLongError) as exc:
         await services.conversation_delete_async(conversation=conversation)
-        error = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        error = frames.refusal_text(exc)
         return await _home_with_error(request, user, error, content, system_prompt)
     return redirect(conversation)
 
@@ -249,3 +252,80 @@ def shared_conversation_continue(request: HtmxHttpRequest, token: str) -> HttpRe
     link = selectors.shared_link_get_public(token=token)
     conversation = services.shared_link_fork(link=link, reader=request.user)
     return redirect(conversation)
+
+
+def _download(body: str, *, filename: str, content_type: str) -> HttpResponse:
+    return HttpResponse(
+        body,
+        content_type=content_type,
+        headers={"Content-Disposition": content_disposition_header(True, filename)},
+    )
+
+
+@require_GET
+def conversation_export_markdown(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Download one conversation as a Markdown transcript."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    return _download(
+        exports.conversation_export_markdown(conversation=conversation),
+        filename=exports.export_filename(title=str(conversation), extension="md"),
+        content_type="text/markdown; charset=utf-8",
+    )
+
+
+@require_GET
+def conversation_export_json(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Download one conversation as Parley JSON (importable)."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    document = exports.conversation_export_json(conversation=conversation)
+    return _download(
+        json.dumps(document, ensure_ascii=False, indent=2),
+        filename=exports.export_filename(title=str(conversation), extension="json"),
+        content_type="application/json; charset=utf-8",
+    )
+
+
+@require_GET
+def conversations_export_all(request: HtmxHttpRequest) -> HttpResponse:
+    """Download all of the user's conversations as one Parley JSON file."""
+    document = exports.conversations_export_json(user=request.user)
+    return _download(
+        json.dumps(document, ensure_ascii=False, indent=2),
+        filename=exports.export_filename(title="parley-conversations", extension="json"),
+        content_type="application/json; charset=utf-8",
+    )
+
+
+IMPORT_PAGE = "conversations/import.html"
+
+
+def _import_context(user, **extra) -> dict:
+    return {
+        "conversation_count": selectors.conversation_list_for_user(user=user).count(),
+        "max_mb": exports.IMPORT_MAX_BYTES // (1024 * 1024),
+        **extra,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def conversations_import(request: HtmxHttpRequest) -> HttpResponse:
+    """Offer every conversation for download; import an uploaded Parley JSON export."""
+    if request.method == "GET":
+        return render(request, IMPORT_PAGE, _import_context(request.user))
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise ValidationError("Choose a Parley JSON export file to import.")
+        if upload.size > exports.IMPORT_MAX_BYTES:
+            raise ValidationError(
+                f"The file is {upload.size:,} bytes; "
+                f"the limit is {exports.IMPORT_MAX_BYTES:,} bytes."
+            )
+        data = exports.export_file_parse(raw=upload.read())
+        imported = exports.conversations_import(owner=request.user, data=data)
+    except ValidationError as exc:
+        context = _import_context(request.user, import_error=exc.messages[0])
+        return render(request, IMPORT_PAGE, context, status=400)
+    count = len(imported)
+    flash.success(request, f"Imported {count} conversation{'' if count == 1 else 's'}.")
+    return redirect("conversations:home")

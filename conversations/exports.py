@@ -1,0 +1,355 @@
+"""Export conversations as Markdown or JSON, and import that JSON back.
+
+The JSON format is one shape for one conversation or all of them:
+{"format": "parley.conversations.v1", "exported_at": ..., "conversations": [...]}.
+An import is checked whole before anything is written and saved in one
+transaction: a file with one bad field imports nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.text import slugify
+
+from conversations.models import Conversation, Message
+from conversations.selectors import conversation_list_for_user
+
+FORMAT = "parley.conversations.v1"
+IMPORT_MAX_BYTES = 10 * 1024 * 1024
+
+# Tighter than the columns allow only where the database would refuse the value.
+_TITLE_MAX = Conversation._meta.get_field("title").max_length
+_MODEL_ID_MAX = Conversation._meta.get_field("model_id").max_length
+_COST_MAX_DIGITS = Message._meta.get_field("cost").max_digits
+_COST_PLACES = Message._meta.get_field("cost").decimal_places
+# PositiveIntegerField fits a signed 32-bit integer on every database.
+_INT_MAX = 2_147_483_647
+
+
+# --- Export -------------------------------------------------------------------
+
+
+def conversation_list_for_export(*, user: AbstractBaseUser) -> QuerySet[Conversation]:
+    """List the user's conversations with their messages in order, oldest first."""
+    return (
+        conversation_list_for_user(user=user)
+        .order_by("created_at", "id")
+        .prefetch_related(Prefetch("messages", queryset=Message.objects.order_by("id")))
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _message_json(message: Message, positions: dict[int, int]) -> dict[str, Any]:
+    return {
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "error": message.error,
+        "model_id": message.model_id,
+        "input_tokens": message.input_tokens,
+        "output_tokens": message.output_tokens,
+        "usage_estimated": message.usage_estimated,
+        "cost": str(message.cost),
+        "time_to_first_token_ms": message.time_to_first_token_ms,
+        "duration_ms": message.duration_ms,
+        "superseded": message.superseded,
+        # The position (in this list) of the answer this one replaced.
+        "replaces": positions.get(message.replaces_id) if message.replaces_id else None,
+        "created_at": _iso(message.created_at),
+    }
+
+
+def _conversation_json(conversation: Conversation) -> dict[str, Any]:
+    messages = list(conversation.messages.all())
+    positions = {message.pk: index for index, message in enumerate(messages)}
+    return {
+        "title": conversation.title,
+        "model_id": conversation.model_id,
+        "system_prompt": conversation.system_prompt,
+        "created_at": _iso(conversation.created_at),
+        "updated_at": _iso(conversation.updated_at),
+        "messages": [_message_json(message, positions) for message in messages],
+    }
+
+
+def _document(conversations) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "exported_at": timezone.now().isoformat(),
+        "conversations": [_conversation_json(c) for c in conversations],
+    }
+
+
+def conversation_export_json(*, conversation: Conversation) -> dict[str, Any]:
+    """Export one conversation, every message included, as a JSON-ready document."""
+    return _document([conversation])
+
+
+def conversations_export_json(*, user: AbstractBaseUser) -> dict[str, Any]:
+    """Export all of the user's conversations as one JSON-ready document."""
+    return _document(conversation_list_for_export(user=user))
+
+
+def conversation_export_markdown(*, conversation: Conversation) -> str:
+    """Export one conversation as a readable Markdown transcript."""
+    lines = [f"# {conversation}", ""]
+    lines.append(f"- Model: {conversation.model_id}")
+    lines.append(f"- Created: {_iso(conversation.created_at)}")
+    lines.append(f"- Updated: {_iso(conversation.updated_at)}")
+    lines.append(f"- Exported: {timezone.now().isoformat()}")
+    lines.append("")
+    if conversation.system_prompt:
+        lines += ["## System prompt", "", conversation.system_prompt, ""]
+    for message in conversation.messages.order_by("id"):
+        heading = f"## {message.get_role_display().capitalize()}"
+        if message.role == Message.Role.ASSISTANT and message.model_id:
+            heading += f" ({message.model_id})"
+        if message.superseded:
+            heading += " — superseded by a retry"
+        lines += [heading, "", message.content or "_(no text)_", ""]
+        notes = []
+        if message.status != Message.Status.COMPLETE:
+            notes.append(f"status: {message.status}")
+        if message.error:
+            notes.append(f"error: {message.error}")
+        if message.input_tokens is not None or message.output_tokens is not None:
+            estimated = " (estimated)" if message.usage_estimated else ""
+            notes.append(
+                f"tokens: {message.input_tokens or 0} in, {message.output_tokens or 0} out"
+                f"{estimated}"
+            )
+        if message.cost:
+            notes.append(f"cost: ${message.cost.normalize():f}")
+        if notes:
+            lines += [f"_{'; '.join(notes)}_", ""]
+    return "\n".join(lines)
+
+
+def export_filename(*, title: str, extension: str, day: date | None = None) -> str:
+    """A download name: the slugified title and the date, e.g. trip-to-busan-2025-05-01.md."""
+    day = day or timezone.localdate()
+    slug = slugify(title)[:60].strip("-") or "conversation"
+    return f"{slug}-{day.isoformat()}.{extension}"
+
+
+# --- Import -------------------------------------------------------------------
+
+
+def export_file_parse(*, raw: bytes) -> Any:
+    """Decode an uploaded export file, or raise ValidationError saying why it cannot be read."""
+    if len(raw) > IMPORT_MAX_BYTES:
+        raise ValidationError(
+            f"The file is {len(raw):,} bytes; the limit is {IMPORT_MAX_BYTES:,} bytes."
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError("The file is not UTF-8 text; upload a Parley JSON export.") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        ) from None
+
+
+class _Fields:
+    """Reads one JSON object's fields, naming the path of any field that is wrong."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise ValidationError(f"{path} must be an object, not {_kind(value)}.")
+        self.value = value
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> ValidationError:
+        return ValidationError(f"{self.path}.{key} {problem}")
+
+    def text(self, key: str, *, default: str | None = "", max_length: int | None = None) -> str:
+        value = self.value.get(key, default)
+        if value is None and default is not None:
+            value = default
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be text, not {_kind(value)}.")
+        if max_length is not None and len(value) > max_length:
+            raise self.fail(key, f"is {len(value):,} characters long; the limit is {max_length}.")
+        return value
+
+    def choice(self, key: str, choices: type[Message.Role] | type[Message.Status], what: str):
+        value = self.value.get(key)
+        if value not in choices.values:
+            allowed = ", ".join(choices.values)
+            raise self.fail(key, f"is an unknown {what} {value!r}; expected one of: {allowed}.")
+        return value
+
+    def count(self, key: str) -> int | None:
+        value = self.value.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT_MAX:
+            raise self.fail(key, f"must be a whole number of 0 or more, or null, not {value!r}.")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.value.get(key, False)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, not {value!r}.")
+        return value
+
+    def cost(self, key: str) -> Decimal:
+        value = self.value.get(key, "0")
+        if value is None:
+            return Decimal("0")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.fail(key, f"must be a decimal number as a string, not {_kind(value)}.")
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            raise self.fail(key, f"is not a decimal number: {value!r}.") from None
+        if not amount.is_finite() or amount < 0:
+            raise self.fail(key, f"must be a cost of 0 or more, not {value!r}.")
+        amount = amount.quantize(Decimal(1).scaleb(-_COST_PLACES))
+        if len(amount.as_tuple().digits) > _COST_MAX_DIGITS:
+            raise self.fail(key, f"is too large: {value!r}.")
+        return amount
+
+    def moment(self, key: str) -> datetime | None:
+        value = self.value.get(key)
+        if value is None:
+            return None
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if parsed is None:
+            raise self.fail(key, f"must be an ISO 8601 date and time, not {value!r}.")
+        if timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed, timezone.UTC)
+        return parsed
+
+    def items(self, key: str) -> list:
+        value = self.value.get(key)
+        if not isinstance(value, list):
+            raise self.fail(key, f"must be a list, not {_kind(value)}.")
+        return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def _message_read(value: Any, path: str, index: int) -> tuple[Message, int | None, datetime | None]:
+    fields = _Fields(value, path)
+    status = fields.choice("status", Message.Status, "status")
+    if status == Message.Status.STREAMING:
+        # Nothing is generating it in this account: it ends where the file left it.
+        status = Message.Status.INTERRUPTED
+    replaces = fields.value.get("replaces")
+    if replaces is not None and (
+        isinstance(replaces, bool) or not isinstance(replaces, int) or not 0 <= replaces < index
+    ):
+        raise fields.fail(
+            "replaces", f"must be the position of an earlier message, not {replaces!r}."
+        )
+    message = Message(
+        role=fields.choice("role", Message.Role, "role"),
+        content=fields.text("content", default=None),
+        status=status,
+        error=fields.text("error"),
+        model_id=fields.text("model_id", max_length=_MODEL_ID_MAX),
+        # Token counts are not trusted from a file: recounted when the message is next sent.
+        token_count=None,
+        input_tokens=fields.count("input_tokens"),
+        output_tokens=fields.count("output_tokens"),
+        usage_estimated=fields.flag("usage_estimated"),
+        cost=fields.cost("cost"),
+        time_to_first_token_ms=fields.count("time_to_first_token_ms"),
+        duration_ms=fields.count("duration_ms"),
+        superseded=fields.flag("superseded"),
+    )
+    return message, replaces, fields.moment("created_at")
+
+
+def _conversation_read(value: Any, path: str) -> dict[str, Any]:
+    fields = _Fields(value, path)
+    model_id = fields.text("model_id", default=None, max_length=_MODEL_ID_MAX).strip()
+    if not model_id:
+        raise fields.fail("model_id", "cannot be empty.")
+    return {
+        "title": fields.text("title", max_length=_TITLE_MAX),
+        "model_id": model_id,
+        "system_prompt": fields.text("system_prompt"),
+        "created_at": fields.moment("created_at"),
+        "updated_at": fields.moment("updated_at"),
+        "messages": [
+            _message_read(item, f"{path}.messages[{index}]", index)
+            for index, item in enumerate(fields.items("messages"))
+        ],
+    }
+
+
+def conversations_import_check(*, data: Any) -> list[dict[str, Any]]:
+    """Check a whole export document; raise ValidationError naming the first wrong field."""
+    if not isinstance(data, dict):
+        raise ValidationError(f"The file must hold a JSON object, not {_kind(data)}.")
+    found = data.get("format")
+    if found != FORMAT:
+        raise ValidationError(
+            f"This is not a Parley export: format is {found!r}, expected {FORMAT!r}."
+        )
+    fields = _Fields(data, "file")
+    return [
+        _conversation_read(item, f"conversations[{index}]")
+        for index, item in enumerate(fields.items("conversations"))
+    ]
+
+
+def conversations_import(*, owner: AbstractBaseUser, data: Any) -> list[Conversation]:
+    """Import an export document as new conversations of `owner`, all or nothing."""
+    checked = conversations_import_check(data=data)
+    imported = []
+    with transaction.atomic():
+        for item in checked:
+            conversation = Conversation.objects.create(
+                owner=owner,
+                title=item["title"],
+                model_id=item["model_id"],
+                system_prompt=item["system_prompt"],
+            )
+            messages = [message for message, _, _ in item["messages"]]
+            for message in messages:
+                message.conversation = conversation
+            # Ids, and with them the order, follow the file.
+            Message.objects.bulk_create(messages, batch_size=500)
+            now = timezone.now()
+            for message, replaces, created_at in item["messages"]:
+                message.replaces = messages[replaces] if replaces is not None else None
+                message.created_at = created_at or now
+            Message.objects.bulk_update(messages, ["replaces", "created_at"])
+            # Keep the original dates (update() leaves auto_now alone).
+            created = item["created_at"] or conversation.created_at
+            Conversation.objects.filter(pk=conversation.pk).update(
+                created_at=created, updated_at=item["updated_at"] or created
+            )
+            conversation.refresh_from_db()
+            imported.append(conversation)
+    return imported
