@@ -6,6 +6,7 @@ app_name = "conversations"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("search/", views.conversation_search, name="search"),
     path("c/new/", views.conversation_create, name="create"),
     path("c/<uuid:public_id>/", views.conversation_detail, name="detail"),
     path("c/<uuid:public_id>/rename/", views.conversation_rename, name="rename"),

@@ -10,6 +10,7 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from conversations import exports, frames, selectors, services
+from conversations import exports, frames, search, selectors, services
 from conversations.backends import UnknownModelError, get_catalog, get_model
 from conversations.context import PromptTooLongError, window_gauge
 from conversations.generation import turn_submit
@@ -329,3 +330,15 @@ def conversations_import(request: HtmxHttpRequest) -> HttpResponse:
     count = len(imported)
     flash.success(request, f"Imported {count} conversation{'' if count == 1 else 's'}.")
     return redirect("conversations:home")
+
+
+@require_GET
+def conversation_search(request: HtmxHttpRequest) -> HttpResponse:
+    """Search the user's conversations (titles and message text)."""
+    query = request.GET.get("q", "").strip()
+    results = None
+    if query:
+        hits = search.conversation_search(user=request.user, query=query)
+        results = Paginator(hits, search.PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"search_query": query, "results": results}
+    return render(request, "conversations/search.html", context)

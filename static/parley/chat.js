@@ -12,17 +12,85 @@
     target.form.requestSubmit();
   });
 
-  // Keep the newest text in view unless the reader scrolled up.
+  // Keep the newest text in view unless the reader scrolled up; then offer a
+  // "Jump to latest" button instead.
   var stickToBottom = true;
   function messages() { return document.getElementById("messages"); }
   function nearBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 80; }
+  function showJump(show) {
+    var jump = document.getElementById("jump-latest");
+    if (jump) jump.hidden = !show;
+  }
   document.addEventListener("scroll", function (event) {
-    if (event.target === messages()) stickToBottom = nearBottom(event.target);
+    if (event.target === messages()) {
+      stickToBottom = nearBottom(event.target);
+      showJump(!stickToBottom);
+    }
   }, true);
   function follow() {
     var el = messages();
     if (el && stickToBottom) el.scrollTop = el.scrollHeight;
   }
+  document.addEventListener("click", function (event) {
+    if (event.target.id === "jump-latest") {
+      stickToBottom = true;
+      showJump(false);
+      var el = messages();
+      if (el) el.scrollTop = el.scrollHeight;
+    }
+  });
+
+  // Copy: a message's markdown source, or one code block's text.
+  function flash(button, text) {
+    var before = button.textContent;
+    button.textContent = text;
+    setTimeout(function () { button.textContent = before; }, 1200);
+  }
+  function copy(text, button) {
+    if (!navigator.clipboard) { flash(button, "Copy failed"); return; }
+    navigator.clipboard.writeText(text).then(
+      function () { flash(button, "Copied"); },
+      function () { flash(button, "Copy failed"); }
+    );
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button") : null;
+    if (!button) return;
+    if (button.matches(".copy-button[data-copy]")) {
+      copy(button.getAttribute("data-copy"), button);
+    } else if (button.matches(".code-copy-button")) {
+      var pre = button.parentElement.querySelector("pre");
+      if (pre) copy(pre.innerText, button);
+    }
+  });
+  function addCodeCopyButtons(root) {
+    if (!root.querySelectorAll) return;
+    root.querySelectorAll(".markdown pre").forEach(function (pre) {
+      if (pre.parentElement.classList.contains("code-block")) return;
+      var wrapper = document.createElement("div");
+      wrapper.className = "code-block";
+      pre.parentNode.insertBefore(wrapper, pre);
+      wrapper.appendChild(pre);
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "code-copy-button";
+      button.textContent = "Copy code";
+      wrapper.insertBefore(button, pre);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { addCodeCopyButtons(document); });
+  document.addEventListener("htmx:load", function (event) { addCodeCopyButtons(event.detail.elt); });
+
+  // Keyboard: Esc stops the answer being written; Ctrl/Cmd+Shift+O opens a new chat.
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      var stop = document.querySelector(".stop-button");
+      if (stop) { event.preventDefault(); stop.click(); }
+    } else if ((event.ctrlKey || event.metaKey) && event.shiftKey && event.key.toLowerCase() === "o") {
+      var link = document.querySelector("[data-shortcut=new-chat]");
+      if (link) { event.preventDefault(); window.location.assign(link.href); }
+    }
+  });
   document.addEventListener("htmx:wsAfterMessage", follow);
   document.addEventListener("DOMContentLoaded", function () {
     follow();

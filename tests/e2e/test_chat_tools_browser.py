@@ -1,0 +1,87 @@
+"""Copy buttons, keyboard shortcuts, Retry and the share panel in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from conversations.models import Message, SharedLink
+from e2e.test_chat_browser import MARKDOWN_TOKENS, SLOW_TOKENS, BrowserTestCase
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning"),
+]
+
+
+class ChatToolsInTheBrowserTests(BrowserTestCase):
+    def test_copy_a_message_and_a_code_block(self) -> None:
+        page = self.page
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        self.upstream.tokens = MARKDOWN_TOKENS
+        self.log_in("gina")
+        self.start_chat("Show me code")
+        self.wait_until_answered(1)
+
+        page.locator(".message--assistant .copy-button").click()
+        expect(page.locator(".message--assistant .copy-button")).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == "".join(MARKDOWN_TOKENS)
+
+        page.locator(".code-copy-button").click()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied.startswith("def greet(name):")
+        assert "**" not in copied
+        assert not self.csp_violations(), self.console
+
+    def test_escape_stops_the_answer(self) -> None:
+        page = self.page
+        self.upstream.tokens = SLOW_TOKENS
+        self.upstream.delay = 0.1
+        self.log_in("hana")
+        self.start_chat("Count slowly")
+        expect(page.locator(".message--assistant .message-body")).to_contain_text("word2")
+
+        page.keyboard.press("Escape")
+
+        expect(page.locator(".message--assistant.is-stopped")).to_have_count(1)
+        assert Message.objects.get(role="assistant").status == "stopped"
+
+    def test_ctrl_shift_o_opens_a_new_chat(self) -> None:
+        page = self.page
+        self.log_in("ian")
+        self.start_chat("Hello")
+        self.wait_until_answered(1)
+
+        page.keyboard.press("Control+Shift+O")
+
+        expect(page).to_have_url(self.url("/"))
+
+    def test_retry_writes_a_failed_answer_again(self) -> None:
+        page = self.page
+        self.upstream.fail_status = 401
+        self.log_in("jin")
+        self.start_chat("Are you there?")
+        expect(page.locator(".message-error")).to_contain_text("API key was refused")
+
+        self.upstream.reset()
+        page.get_by_role("button", name="↻ Retry").click()
+
+        self.wait_until_answered(1)
+        expect(page.locator(".message--assistant.is-superseded")).to_have_count(1)
+        expect(page.locator(".message--assistant.is-complete")).to_contain_text("Hello, world!")
+
+    def test_share_from_the_header_and_open_the_link_logged_out(self) -> None:
+        page = self.page
+        self.log_in("kim")
+        self.start_chat("Share me")
+        self.wait_until_answered(1)
+
+        page.locator("#share-panel summary").click()
+        page.get_by_role("button", name="Create a read-only link").click()
+        url = page.locator("#share-url").input_value()
+        assert url.endswith(SharedLink.objects.get().get_absolute_url())
+
+        page.context.clear_cookies()
+        page.goto(url)
+        expect(page.locator(".message--user")).to_contain_text("Share me")
+        expect(page.get_by_text("to continue this conversation")).to_be_visible()
