@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from conversations.backends import get_catalog
+from conversations.exports import conversations_export_for_admin
 from conversations.models import Conversation, Message, SharedLink
 from conversations.selectors import message_list
 from conversations.services import shared_link_revoke
@@ -145,50 +146,6 @@ def usage_chart(*, days: list[DayUsage], since: date, until: date, metric: str) 
         baseline=_PLOT_BOTTOM,
         tick_y=_PLOT_BOTTOM + 18,
     )
-
-
-def conversations_export(*, conversations: QuerySet[Conversation]) -> dict:
-    """The conversations and all their messages as plain JSON-ready data."""
-    rows = conversations.select_related("owner").prefetch_related(
-        Prefetch("messages", queryset=Message.objects.order_by("id"))
-    )
-    return {
-        "exported_at": timezone.now().isoformat(),
-        "conversations": [
-            {
-                "public_id": str(conversation.public_id),
-                "owner": conversation.owner.get_username(),
-                "title": conversation.title,
-                "model_id": conversation.model_id,
-                "system_prompt": conversation.system_prompt,
-                "created_at": conversation.created_at.isoformat(),
-                "updated_at": conversation.updated_at.isoformat(),
-                "messages": [_message_export(message) for message in conversation.messages.all()],
-            }
-            for conversation in rows
-        ],
-    }
-
-
-def _message_export(message: Message) -> dict:
-    return {
-        "id": message.pk,
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "error": message.error,
-        "model_id": message.model_id,
-        "input_tokens": message.input_tokens,
-        "output_tokens": message.output_tokens,
-        "usage_estimated": message.usage_estimated,
-        # A string, so that no JSON reader turns it into a float.
-        "cost": f"{message.cost:f}",
-        "time_to_first_token_ms": message.time_to_first_token_ms,
-        "duration_ms": message.duration_ms,
-        "superseded": message.superseded,
-        "created_at": message.created_at.isoformat(),
-        "updated_at": message.updated_at.isoformat(),
-    }
 
 
 class MessageInline(admin.TabularInline):
@@ -407,7 +364,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Export selected conversations as JSON"), permissions=("view",))
     def export_as_json(self, request: HttpRequest, queryset: QuerySet[Conversation]):
-        data = conversations_export(conversations=queryset.order_by("id"))
+        data = conversations_export_for_admin(conversations=queryset.order_by("id"))
         filename = f"parley-conversations-{timezone.now():%Y%m%d-%H%M%S}.json"
         return HttpResponse(
             json.dumps(data, ensure_ascii=False, indent=2),

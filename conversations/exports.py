@@ -72,10 +72,17 @@ def _message_json(message: Message, positions: dict[int, int]) -> dict[str, Any]
     }
 
 
-def _conversation_json(conversation: Conversation) -> dict[str, Any]:
+def _conversation_json(conversation: Conversation, *, with_owner: bool) -> dict[str, Any]:
     messages = list(conversation.messages.all())
     positions = {message.pk: index for index, message in enumerate(messages)}
+    # Admins' exports say whose conversation it was; import ignores these fields.
+    owner = (
+        {"public_id": str(conversation.public_id), "owner": conversation.owner.get_username()}
+        if with_owner
+        else {}
+    )
     return {
+        **owner,
         "title": conversation.title,
         "model_id": conversation.model_id,
         "system_prompt": conversation.system_prompt,
@@ -85,12 +92,20 @@ def _conversation_json(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def _document(conversations) -> dict[str, Any]:
+def _document(conversations, *, with_owner: bool = False) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "exported_at": timezone.now().isoformat(),
-        "conversations": [_conversation_json(c) for c in conversations],
+        "conversations": [_conversation_json(c, with_owner=with_owner) for c in conversations],
     }
+
+
+def conversations_export_for_admin(*, conversations: QuerySet[Conversation]) -> dict[str, Any]:
+    """Export any conversations (an admin's selection), with their owners, as one document."""
+    rows = conversations.select_related("owner").prefetch_related(
+        Prefetch("messages", queryset=Message.objects.order_by("id"))
+    )
+    return _document(rows, with_owner=True)
 
 
 def conversation_export_json(*, conversation: Conversation) -> dict[str, Any]:

@@ -520,3 +520,16 @@ def test_alice_who_is_not_staff_cannot_run_the_actions(client, alice, linked):
     assert response["Location"].startswith(reverse("admin:login"))
     links["one"].refresh_from_db()
     assert links["one"].revoked_at is None
+
+
+def test_an_admin_export_imports_back_into_an_account(admin_client_logged_in, seoul, bob):
+    from conversations.exports import conversations_import
+
+    response = run_action(admin_client_logged_in, "export_as_json", [seoul])
+
+    imported = conversations_import(owner=bob, data=json.loads(response.content))
+
+    assert [c.title for c in imported] == [seoul.title]
+    assert list(imported[0].messages.values_list("role", "content")) == list(
+        seoul.messages.order_by("id").values_list("role", "content")
+    )
