@@ -81,6 +81,14 @@
   document.addEventListener("DOMContentLoaded", function () { addCodeCopyButtons(document); });
   document.addEventListener("htmx:load", function (event) { addCodeCopyButtons(event.detail.elt); });
 
+  // Phones: the sidebar opens over the chat from the top bar's button.
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest ? event.target.closest(".sidebar-toggle") : null;
+    if (!toggle) return;
+    var open = document.body.classList.toggle("sidebar-open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
   // Keyboard: Esc stops the answer being written; Ctrl/Cmd+Shift+O opens a new chat.
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") {

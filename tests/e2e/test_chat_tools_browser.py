@@ -85,3 +85,23 @@ class ChatToolsInTheBrowserTests(BrowserTestCase):
         page.goto(url)
         expect(page.locator(".message--user")).to_contain_text("Share me")
         expect(page.get_by_text("to continue this conversation")).to_be_visible()
+
+
+class PhoneLayoutTests(BrowserTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.page.set_viewport_size({"width": 375, "height": 740})
+
+    def test_nothing_overflows_at_375_px_and_the_sidebar_opens(self) -> None:
+        page = self.page
+        self.upstream.tokens = MARKDOWN_TOKENS
+        self.log_in("lee")
+        self.start_chat("Hello from a phone " + "with a long line " * 8)
+        self.wait_until_answered(1)
+
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        expect(page.locator("#sidebar")).to_be_hidden()
+        page.locator(".sidebar-toggle").click()
+        expect(page.locator("#sidebar")).to_be_visible()
+        expect(page.locator("#composer-input")).to_be_in_viewport()
+        page.screenshot(path="/tmp/parley-phone.png")
