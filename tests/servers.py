@@ -58,6 +58,8 @@ class Worker:
             "PARLEY_MODELS_FILE": models_file,
             "PARLEY_STARTUP_TASKS": "false",
             "PARLEY_CHECKPOINT_SECONDS": "0.2",
+            # No connection may outlive the worker: the test database is dropped at the end.
+            "DATABASE_CONN_MAX_AGE": "0",
             **(extra_env or {}),
         }
         self.log = open(  # noqa: SIM115 - closed in stop()
