@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from conversations.backends import ModelConfig
+from conversations.backends import ModelConfig, get_catalog
 from conversations.models import Conversation, Message
 from conversations.tokens import (
     TOKENS_REPLY_PRIMING,
@@ -207,3 +207,11 @@ def window_gauge(*, conversation: Conversation, model: ModelConfig, draft: str =
         left_out_up_to=window.left_out_up_to,
         error=error,
     )
+
+
+def conversation_gauge(*, conversation: Conversation, draft: str = "") -> Gauge | None:
+    """The gauge for the conversation's own model (None if it left the catalog)."""
+    model = get_catalog().models.get(conversation.model_id)
+    if model is None:
+        return None
+    return window_gauge(conversation=conversation, model=model, draft=draft)

@@ -11,8 +11,7 @@ from django.template.loader import render_to_string
 from django.utils.html import escape, format_html
 
 from conversations import selectors
-from conversations.backends import UnknownModelError, get_model
-from conversations.context import Gauge, window_gauge
+from conversations.context import Gauge, conversation_gauge
 from conversations.models import Conversation
 
 PAGE = "conversations/conversation.html"
@@ -37,12 +36,9 @@ def composer_reset(conversation: Conversation) -> str:
 
 
 def _gauge(conversation: Conversation) -> Gauge | None:
+    # Another view may have switched the model or edited the system prompt.
     conversation.refresh_from_db(fields=["model_id", "system_prompt"])
-    try:
-        model = get_model(conversation.model_id)
-    except UnknownModelError:
-        return None
-    return window_gauge(conversation=conversation, model=model)
+    return conversation_gauge(conversation=conversation)
 
 
 def body_replace(message_id: int, text: str) -> str:

@@ -39,13 +39,17 @@ class Turn:
     window: Window
 
 
-def model_for_new_conversation(model_id: str | None) -> ModelConfig:
-    """Return the model a new conversation starts with: the chosen one if usable."""
-    catalog = get_catalog()
-    model = catalog.get(model_id) if model_id else catalog.default()
+def _require_usable(model: ModelConfig) -> ModelConfig:
+    """Return the model, or raise ValidationError saying why it cannot be used now."""
     if not model.usable:
         raise ValidationError(f"{model.label} cannot be used now: {model.unusable_reason()}.")
     return model
+
+
+def model_for_new_conversation(model_id: str | None) -> ModelConfig:
+    """Return the model a new conversation starts with: the chosen one if usable."""
+    catalog = get_catalog()
+    return _require_usable(catalog.get(model_id) if model_id else catalog.default())
 
 
 def conversation_create(
@@ -72,9 +76,7 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
 
 def conversation_set_model(*, conversation: Conversation, model_id: str) -> Conversation:
     """Switch the model that writes the next answers; earlier answers keep theirs."""
-    model = get_model(model_id)
-    if not model.usable:
-        raise ValidationError(f"{model.label} cannot be used now: {model.unusable_reason()}.")
+    model = _require_usable(get_model(model_id))
     conversation.model_id = model.id
     conversation.save(update_fields=["model_id", "updated_at"])
     return conversation
@@ -185,9 +187,7 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
     """
     content = message_validate(content)
     quota_check(user=conversation.owner)
-    model = get_model(conversation.model_id)
-    if not model.usable:
-        raise ValidationError(f"{model.label} cannot be used now: {model.unusable_reason()}.")
+    model = _require_usable(get_model(conversation.model_id))
     if conversation.messages.filter(status=Message.Status.STREAMING).exists():
         raise ValidationError("Wait for the answer to finish, or stop it, before sending.")
     window = window_build(conversation=conversation, model=model, newest=content)
@@ -235,9 +235,7 @@ def turn_retry(*, conversation: Conversation, message_id: int) -> Turn:
     )
     if question is None:
         raise ValidationError("There is no question to answer again.")
-    model = get_model(conversation.model_id)
-    if not model.usable:
-        raise ValidationError(f"{model.label} cannot be used now: {model.unusable_reason()}.")
+    model = _require_usable(get_model(conversation.model_id))
     window = window_build(
         conversation=conversation, model=model, newest=question.content, before_id=question.pk
     )

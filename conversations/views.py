@@ -19,8 +19,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from conversations import exports, frames, search, selectors, services
-from conversations.backends import UnknownModelError, get_catalog, get_model
-from conversations.context import PromptTooLongError, window_gauge
+from conversations.backends import UnknownModelError, get_catalog
+from conversations.context import PromptTooLongError, conversation_gauge
 from conversations.generation import turn_submit
 
 PAGE = "conversations/conversation.html"
@@ -81,15 +81,11 @@ async def _home_with_error(request, user, error, content, system_prompt) -> Http
 
 def _conversation_context(user, conversation, *, draft: str = "", **extra) -> dict:
     """Everything the conversation page shows about its model and context window."""
-    try:
-        model = get_model(conversation.model_id)
-    except UnknownModelError:
-        model = None
-    gauge = window_gauge(conversation=conversation, model=model, draft=draft) if model else None
+    gauge = conversation_gauge(conversation=conversation, draft=draft)
     return _page_context(
         user,
         conversation,
-        model=model,
+        model=get_catalog().models.get(conversation.model_id),
         gauge=gauge,
         left_out_up_to=gauge.left_out_up_to if gauge else None,
         total_cost=selectors.conversation_cost(conversation=conversation),
