@@ -15,11 +15,13 @@ from conversations.backends import UnknownModelError
 from conversations.context import PromptTooLongError
 from conversations.generation import (
     STALE_AFTER,
+    branch_switch,
     conversation_group,
     database_call,
     generation_snapshot_request,
     generation_stop,
-    turn_retry,
+    turn_edit,
+    turn_regenerate,
     turn_submit,
 )
 
@@ -104,8 +106,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._stop(data.get("message_id"))
         elif action == "send":
             await self._send_message(data.get("message"))
-        elif action == "retry":
-            await self._retry(data.get("message_id"))
+        elif action == "regenerate":
+            await self._regenerate(data.get("message_id"))
+        elif action == "edit":
+            await self._edit(data.get("message_id"), data.get("message"))
+        elif action == "branch":
+            await self._branch(data.get("message_id"), data.get("step"))
         else:
             logger.info("unknown action %r on %s", str(action)[:40], self.group)
             await self.send(text_data=frames.alert(f"Unknown action: {str(action)[:40]}"))
@@ -119,16 +125,44 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         # Only the sender's composer is cleared; other views keep their drafts.
         await self.send(text_data=frames.composer_reset(self.conversation))
 
-    async def _retry(self, message_id: Any) -> None:
-        try:
-            message_id = int(message_id)
-        except (TypeError, ValueError):
-            await self.send(text_data=frames.alert("Nothing to retry."))
+    async def _regenerate(self, message_id: Any) -> None:
+        message_id = await self._message_id(message_id, "Nothing to write again.")
+        if message_id is None:
             return
         try:
-            await turn_retry(conversation=self.conversation, message_id=message_id)
+            await turn_regenerate(conversation=self.conversation, message_id=message_id)
         except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
             await self._refuse(exc)
+
+    async def _edit(self, message_id: Any, content: Any) -> None:
+        message_id = await self._message_id(message_id, "Nothing to edit.")
+        if message_id is None:
+            return
+        try:
+            await turn_edit(conversation=self.conversation, message_id=message_id, content=content)
+        except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
+            await self._refuse(exc)
+
+    async def _branch(self, message_id: Any, step: Any) -> None:
+        message_id = await self._message_id(message_id, "No such version.")
+        if message_id is None:
+            return
+        try:
+            step = int(step)
+        except (TypeError, ValueError):
+            step = 0
+        try:
+            await branch_switch(conversation=self.conversation, message_id=message_id, step=step)
+        except ValidationError as exc:
+            await self._refuse(exc)
+
+    async def _message_id(self, value: Any, error: str) -> int | None:
+        """The message id a frame names, or None after telling the user `error`."""
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            await self.send(text_data=frames.alert(error))
+            return None
 
     async def _refuse(self, exc: Exception) -> None:
         """Say why a request was refused, in the page and in the log."""
@@ -137,10 +171,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=frames.alert(text))
 
     async def _stop(self, message_id: Any) -> None:
-        try:
-            message_id = int(message_id)
-        except (TypeError, ValueError):
-            await self.send(text_data=frames.alert("Nothing to stop."))
+        message_id = await self._message_id(message_id, "Nothing to stop.")
+        if message_id is None:
             return
         ids = await database_call(selectors.message_streaming_ids)(conversation=self.conversation)
         if message_id in ids:
@@ -150,14 +182,23 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def turn_started(self, event: dict) -> None:
         self.shown_seq[event["assistant_message_id"]] = 0
-        html, ended = await database_call(frames.turn_started)(
-            conversation=self.conversation,
-            appended_ids=event["appended_ids"],
-            updated_ids=event["updated_ids"],
-        )
+        if event.get("redraw"):
+            html, ended, self.left_out_up_to = await database_call(frames.branch_drawn)(
+                conversation=self.conversation, fresh_id=event["assistant_message_id"]
+            )
+        else:
+            html, ended = await database_call(frames.turn_started)(
+                conversation=self.conversation, appended_ids=event["appended_ids"]
+            )
         for message_id in ended:
             # Drawn whole already (this view was slow); its chunks would repeat it.
             self.shown_seq[message_id] = ALL_SHOWN
+        await self.send(text_data=html)
+
+    async def branch_switched(self, event: dict) -> None:
+        html, _, self.left_out_up_to = await database_call(frames.branch_drawn)(
+            conversation=self.conversation
+        )
         await self.send(text_data=html)
 
     async def generation_snapshot(self, event: dict) -> None:

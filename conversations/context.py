@@ -60,7 +60,7 @@ def _history_queryset(conversation: Conversation, before_id: int | None = None):
     queryset = conversation.messages.filter(
         role__in=(Message.Role.USER, Message.Role.ASSISTANT),
         status__in=HISTORY_STATUSES,
-        superseded=False,
+        off_branch=False,
     ).exclude(content="")
     return queryset if before_id is None else queryset.filter(id__lt=before_id)
 

@@ -22,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
 from conversations.models import Conversation, Message
-from conversations.selectors import conversation_list_for_user
+from conversations.selectors import conversation_list_for_user, message_list
 
 FORMAT = "parley.conversations.v1"
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
@@ -65,9 +65,11 @@ def _message_json(message: Message, positions: dict[int, int]) -> dict[str, Any]
         "cost": str(message.cost),
         "time_to_first_token_ms": message.time_to_first_token_ms,
         "duration_ms": message.duration_ms,
-        "superseded": message.superseded,
-        # The position (in this list) of the answer this one replaced.
-        "replaces": positions.get(message.replaces_id) if message.replaces_id else None,
+        # Messages form a tree: the position (in this list) of the message this
+        # one follows; alternatives share a parent. `off_branch` marks those not
+        # on the branch shown.
+        "parent": positions.get(message.parent_id) if message.parent_id else None,
+        "off_branch": message.off_branch,
         "created_at": _iso(message.created_at),
     }
 
@@ -128,12 +130,17 @@ def conversation_export_markdown(*, conversation: Conversation) -> str:
     lines.append("")
     if conversation.system_prompt:
         lines += ["## System prompt", "", conversation.system_prompt, ""]
-    for message in conversation.messages.order_by("id"):
+    hidden = conversation.messages.filter(off_branch=True).count()
+    if hidden:
+        lines += [
+            f"_The branch shown; {hidden} message{'' if hidden == 1 else 's'} of other "
+            "versions (edits, regenerated answers) are in the JSON export._",
+            "",
+        ]
+    for message in message_list(conversation=conversation):
         heading = f"## {message.get_role_display().capitalize()}"
         if message.role == Message.Role.ASSISTANT and message.model_id:
             heading += f" ({message.model_id})"
-        if message.superseded:
-            heading += " — superseded by a retry"
         lines += [heading, "", message.content or "_(no text)_", ""]
         notes = []
         if message.status != Message.Status.COMPLETE:
@@ -272,19 +279,22 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _message_read(value: Any, path: str, index: int) -> tuple[Message, int | None, datetime | None]:
+# A file from before branches has no "parent": each message then follows the
+# previous one that is on the branch shown.
+_PARENT_UNSET = object()
+
+
+def _message_read(value: Any, path: str, index: int) -> tuple[Message, Any, datetime | None]:
     fields = _Fields(value, path)
     status = fields.choice("status", Message.Status, "status")
     if status == Message.Status.STREAMING:
         # Nothing is generating it in this account: it ends where the file left it.
         status = Message.Status.INTERRUPTED
-    replaces = fields.value.get("replaces")
-    if replaces is not None and (
-        isinstance(replaces, bool) or not isinstance(replaces, int) or not 0 <= replaces < index
+    parent = fields.value.get("parent", _PARENT_UNSET)
+    if parent is not _PARENT_UNSET and parent is not None and (
+        isinstance(parent, bool) or not isinstance(parent, int) or not 0 <= parent < index
     ):
-        raise fields.fail(
-            "replaces", f"must be the position of an earlier message, not {replaces!r}."
-        )
+        raise fields.fail("parent", f"must be the position of an earlier message, not {parent!r}.")
     message = Message(
         role=fields.choice("role", Message.Role, "role"),
         content=fields.text("content", default=None),
@@ -299,9 +309,10 @@ def _message_read(value: Any, path: str, index: int) -> tuple[Message, int | Non
         cost=fields.cost("cost"),
         time_to_first_token_ms=fields.count("time_to_first_token_ms"),
         duration_ms=fields.count("duration_ms"),
-        superseded=fields.flag("superseded"),
+        # Files from before branches said "superseded" for a retried answer.
+        off_branch=fields.flag("off_branch" if "off_branch" in fields.value else "superseded"),
     )
-    return message, replaces, fields.moment("created_at")
+    return message, parent, fields.moment("created_at")
 
 
 def _conversation_read(value: Any, path: str) -> dict[str, Any]:
@@ -338,12 +349,26 @@ def conversations_import_check(*, data: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _branch_check(conversation: Conversation, path: str) -> None:
+    """Raise ValidationError unless the messages shown form one line from the start."""
+    expected = None
+    for message_id, parent_id in message_list(conversation=conversation).values_list(
+        "id", "parent_id"
+    ):
+        if parent_id != expected:
+            raise ValidationError(
+                f"{path}.messages: the messages with off_branch false must form one "
+                "line, each one's parent the one before it."
+            )
+        expected = message_id
+
+
 def conversations_import(*, owner: AbstractBaseUser, data: Any) -> list[Conversation]:
     """Import an export document as new conversations of `owner`, all or nothing."""
     checked = conversations_import_check(data=data)
     imported = []
     with transaction.atomic():
-        for item in checked:
+        for index, item in enumerate(checked):
             conversation = Conversation.objects.create(
                 owner=owner,
                 title=item["title"],
@@ -356,10 +381,17 @@ def conversations_import(*, owner: AbstractBaseUser, data: Any) -> list[Conversa
             # Ids, and with them the order, follow the file.
             Message.objects.bulk_create(messages, batch_size=500)
             now = timezone.now()
-            for message, replaces, created_at in item["messages"]:
-                message.replaces = messages[replaces] if replaces is not None else None
+            shown = None
+            for message, parent, created_at in item["messages"]:
+                if parent is _PARENT_UNSET:
+                    message.parent = shown
+                else:
+                    message.parent = messages[parent] if parent is not None else None
+                if not message.off_branch:
+                    shown = message
                 message.created_at = created_at or now
-            Message.objects.bulk_update(messages, ["replaces", "created_at"])
+            Message.objects.bulk_update(messages, ["parent", "created_at"])
+            _branch_check(conversation, f"conversations[{index}]")
             # Keep the original dates (update() leaves auto_now alone).
             created = item["created_at"] or conversation.created_at
             Conversation.objects.filter(pk=conversation.pk).update(

@@ -12,7 +12,7 @@ from django.utils.html import escape, format_html
 
 from conversations import selectors
 from conversations.context import Gauge, conversation_gauge
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 
 PAGE = "conversations/conversation.html"
 
@@ -65,33 +65,62 @@ def queued(message_id: int, ahead: int) -> str:
     )
 
 
-def turn_started(
-    *, conversation: Conversation, appended_ids: list[int], updated_ids: list[int]
-) -> tuple[str, list[int]]:
-    """Append the new messages (a question and its streaming reply), show Stop, and
-    redraw messages the turn changed (an answer superseded by a retry).
+def turn_started(*, conversation: Conversation, appended_ids: list[int]) -> tuple[str, list[int]]:
+    """Append the new messages (a question and its streaming reply) and show Stop.
 
     A reply still streaming is drawn empty: this view was in the group before the
     turn began, so every chunk from the first will follow. Returns the frame and
     the ids of replies that already ended (their chunks are to be skipped).
     """
-    messages = selectors.message_list(conversation=conversation)
     conversation.refresh_from_db(fields=["title", "updated_at"])
-    appended = list(messages.filter(id__in=appended_ids))
-    for message in appended:
+    appended = list(selectors.message_list(conversation=conversation).filter(id__in=appended_ids))
+    context = {"conversation": conversation, "chat_messages": _fresh(appended)}
+    return render_to_string(f"{PAGE}#turn-frame", context), _ended(appended)
+
+
+def _fresh(messages: list[Message]) -> list[Message]:
+    """Draw replies that are streaming empty: their chunks follow from the first."""
+    for message in messages:
         if message.status == message.Status.STREAMING:
             message.content = ""
-    context = {
-        "conversation": conversation,
-        "chat_messages": appended,
-        "updated_messages": list(messages.filter(id__in=updated_ids)),
-    }
-    ended = [
+    return selectors.alternatives_annotate(messages=messages)
+
+
+def _ended(messages: list[Message]) -> list[int]:
+    return [
         message.pk
-        for message in appended
+        for message in messages
         if message.role == message.Role.ASSISTANT and message.status != message.Status.STREAMING
     ]
-    return render_to_string(f"{PAGE}#turn-frame", context), ended
+
+
+def branch_drawn(
+    *, conversation: Conversation, fresh_id: int | None = None
+) -> tuple[str, list[int], int | None]:
+    """Draw the whole branch shown again (after an edit, a regenerate or a switch).
+
+    `fresh_id` is a reply whose turn just began: it is drawn empty, as in
+    `turn_started`. Returns the frame, the replies that already ended among
+    the fresh ones, and the window boundary the frame shows.
+    """
+    messages = list(selectors.message_list(conversation=conversation))
+    fresh = [message for message in messages if message.pk == fresh_id]
+    _fresh(fresh)
+    selectors.alternatives_annotate(messages=messages)
+    gauge = _gauge(conversation)
+    boundary = gauge.left_out_up_to if gauge else None
+    context = {
+        "conversation": conversation,
+        "chat_messages": messages,
+        "streaming_message": next(
+            (m for m in messages if m.status == m.Status.STREAMING), None
+        ),
+        "gauge": gauge,
+        "left_out_up_to": boundary,
+        "total_cost": selectors.conversation_cost(conversation=conversation),
+        "oob": True,
+    }
+    return render_to_string(f"{PAGE}#branch-frame", context), _ended(fresh), boundary
 
 
 def window_boundary(*, conversation: Conversation) -> int | None:
@@ -110,6 +139,7 @@ def message_finished(
     Returns the frame and the new boundary.
     """
     message = selectors.message_get(conversation=conversation, message_id=message_id)
+    selectors.alternatives_annotate(messages=[message])
     gauge = _gauge(conversation)
     new_boundary = gauge.left_out_up_to if gauge else None
     low, high = sorted((left_out_up_to or 0, new_boundary or 0))
@@ -121,7 +151,6 @@ def message_finished(
     context = {
         "conversation": conversation,
         "message": message,
-        "retry_id": message.pk,
         "oob": True,
         "gauge": gauge,
         "left_out_up_to": new_boundary,

@@ -120,29 +120,53 @@ async def turn_submit(*, conversation: Conversation, content: str) -> services.T
     return turn
 
 
-async def turn_retry(*, conversation: Conversation, message_id: int) -> services.Turn:
-    """Write the latest answer again in the background (see `services.turn_retry`)."""
-    turn = await database_call(services.turn_retry)(
+async def turn_regenerate(*, conversation: Conversation, message_id: int) -> services.Turn:
+    """Write an answer again in the background (see `services.turn_regenerate`)."""
+    turn = await database_call(services.turn_regenerate)(
         conversation=conversation, message_id=message_id
     )
-    await _start(conversation, turn, appended=[turn.assistant_message.id], updated=[message_id])
+    await _start(conversation, turn, redraw=True)
     return turn
+
+
+async def turn_edit(*, conversation: Conversation, message_id: int, content: str) -> services.Turn:
+    """Send an edited question and answer it in the background (see `services.turn_edit`)."""
+    turn = await database_call(services.turn_edit)(
+        conversation=conversation, message_id=message_id, content=content
+    )
+    await _start(conversation, turn, redraw=True)
+    return turn
+
+
+async def branch_switch(*, conversation: Conversation, message_id: int, step: int) -> None:
+    """Show another version of a message in every view of the conversation."""
+    await database_call(services.branch_switch)(
+        conversation=conversation, message_id=message_id, step=step
+    )
+    await get_channel_layer().group_send(
+        conversation_group(conversation.public_id), {"type": "branch.switched"}
+    )
 
 
 async def _start(
     conversation: Conversation,
     turn: services.Turn,
     *,
-    appended: list[int],
-    updated: list[int] | None = None,
+    appended: list[int] | None = None,
+    redraw: bool = False,
 ) -> None:
+    """Tell every view about the new turn, then run the reply as a detached task.
+
+    Views append the `appended` messages, or, when the turn changed the branch
+    shown (`redraw`), draw the whole branch again.
+    """
     group = conversation_group(conversation.public_id)
     await get_channel_layer().group_send(
         group,
         {
             "type": "turn.started",
-            "appended_ids": appended,
-            "updated_ids": updated or [],
+            "appended_ids": appended or [],
+            "redraw": redraw,
             "assistant_message_id": turn.assistant_message.id,
         },
     )

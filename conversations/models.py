@@ -76,16 +76,23 @@ class Message(models.Model):
         _("time to first token (ms)"), null=True, blank=True
     )
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
-    # A retried answer is kept (nothing a model wrote is lost) but no longer sent
-    # as history; its replacement points back at it.
-    superseded = models.BooleanField(_("superseded by a retry"), default=False)
-    replaces = models.ForeignKey(
+    # Messages form a tree: a regenerated answer or an edited question is a
+    # sibling of the one it replaces (same parent), so nothing written is lost.
+    # The conversation shows one path from the root to a leaf, the branch; every
+    # message off it has `off_branch` set. Along a path ids increase, so "the
+    # branch in id order" is a plain filtered query.
+    parent = models.ForeignKey(
         "self",
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,
         null=True,
         blank=True,
-        related_name="replacements",
-        verbose_name=_("replaces"),
+        related_name="children",
+        verbose_name=_("parent"),
+    )
+    off_branch = models.BooleanField(
+        _("off the branch shown"),
+        default=False,
+        help_text=_("An alternative (regenerated or edited) not on the branch shown."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -107,13 +114,18 @@ class Message(models.Model):
         return f"msg-{self.pk}"
 
     @property
-    def can_retry(self) -> bool:
-        """An answer that failed or was cut short can be written again."""
+    def can_regenerate(self) -> bool:
+        """A finished answer on the branch shown can be written again."""
         return (
             self.role == self.Role.ASSISTANT
-            and not self.superseded
-            and self.status in (self.Status.ERROR, self.Status.INTERRUPTED, self.Status.STOPPED)
+            and not self.off_branch
+            and self.status != self.Status.STREAMING
         )
+
+    @property
+    def failed(self) -> bool:
+        """The answer failed or was cut short (its regenerate button says Retry)."""
+        return self.status in (self.Status.ERROR, self.Status.INTERRUPTED, self.Status.STOPPED)
 
 
 def share_token() -> str:

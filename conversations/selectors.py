@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 
 from conversations.models import Conversation, Message, SharedLink
@@ -29,8 +30,60 @@ def conversation_get_for_user(
 
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
-    """List a conversation's messages in the order they were written."""
-    return conversation.messages.order_by("id")
+    """List the messages of the branch shown, in the order they were written."""
+    return conversation.messages.filter(off_branch=False).order_by("id")
+
+
+def message_path(*, message: Message) -> list[Message]:
+    """The messages from the conversation's start down to `message`, in order."""
+    parents = dict(
+        message.conversation.messages.filter(id__lte=message.pk).values_list("id", "parent_id")
+    )
+    ids, node = [], message.pk
+    while node is not None:
+        ids.append(node)
+        node = parents.get(node)
+    return list(Message.objects.filter(id__in=ids).order_by("id"))
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    """Where a message stands among its versions (same parent): "< index / count >"."""
+
+    index: int
+    count: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.index > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.index < self.count
+
+
+def alternatives_annotate(*, messages: list[Message]) -> list[Message]:
+    """Set `alternatives` on each message (None when it has no other version)."""
+    if not messages:
+        return messages
+    conversation_id = messages[0].conversation_id
+    parent_ids = {message.parent_id for message in messages}
+    rows = Message.objects.filter(conversation_id=conversation_id)
+    if None in parent_ids:
+        rows = rows.filter(Q(parent_id__in=parent_ids - {None}) | Q(parent__isnull=True))
+    else:
+        rows = rows.filter(parent_id__in=parent_ids)
+    siblings: dict[int | None, list[int]] = {}
+    for message_id, parent_id in rows.order_by("id").values_list("id", "parent_id"):
+        siblings.setdefault(parent_id, []).append(message_id)
+    for message in messages:
+        ids = siblings.get(message.parent_id, [message.pk])
+        message.alternatives = (
+            Alternatives(index=ids.index(message.pk) + 1, count=len(ids))
+            if len(ids) > 1 and message.pk in ids
+            else None
+        )
+    return messages
 
 
 def message_get(*, conversation: Conversation, message_id: int) -> Message:
@@ -79,11 +132,13 @@ def shared_link_list_for_user(*, user: AbstractBaseUser) -> QuerySet[SharedLink]
     return SharedLink.objects.filter(conversation__owner=user).select_related("conversation")
 
 
-def shared_messages(*, link: SharedLink) -> QuerySet[Message]:
-    """The snapshot a link shows: the conversation's answers up to its boundary."""
-    return link.conversation.messages.filter(
-        id__lte=link.last_message_id, superseded=False
-    ).exclude(status=Message.Status.STREAMING).order_by("id")
+def shared_messages(*, link: SharedLink) -> list[Message]:
+    """The snapshot a link shows: the branch that was shown when it was shared."""
+    return [
+        message
+        for message in message_path(message=link.last_message)
+        if message.status != Message.Status.STREAMING
+    ]
 
 
 def shared_link_active(*, conversation: Conversation) -> SharedLink | None:

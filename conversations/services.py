@@ -108,7 +108,10 @@ def shared_link_share(*, conversation: Conversation) -> SharedLink:
     Updating keeps the URL, so a link already sent shows the newer snapshot.
     """
     last = (
-        conversation.messages.exclude(status=Message.Status.STREAMING).order_by("-id").first()
+        conversation.messages.filter(off_branch=False)
+        .exclude(status=Message.Status.STREAMING)
+        .order_by("-id")
+        .first()
     )
     if last is None:
         raise ValidationError("There is nothing to share yet: send a message first.")
@@ -148,9 +151,11 @@ def shared_link_fork(*, link: SharedLink, reader: AbstractBaseUser) -> Conversat
             model_id=source.model_id,
             system_prompt=source.system_prompt,
         )
-        Message.objects.bulk_create(
-            Message(
+        parent = None
+        for message in shared_messages(link=link):
+            parent = Message.objects.create(
                 conversation=copy,
+                parent=parent,
                 role=message.role,
                 content=message.content,
                 status=message.status,
@@ -159,8 +164,6 @@ def shared_link_fork(*, link: SharedLink, reader: AbstractBaseUser) -> Conversat
                 token_count=message.token_count,
                 token_encoding=message.token_encoding,
             )
-            for message in shared_messages(link=link)
-        )
     return copy
 
 
@@ -178,6 +181,59 @@ def message_validate(content: str) -> str:
     return content
 
 
+def _require_idle(conversation: Conversation) -> None:
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        raise ValidationError("Wait for the answer to finish, or stop it, before sending.")
+
+
+def _branch_leaf(conversation: Conversation) -> Message | None:
+    """The newest message of the branch shown, which a new question follows."""
+    return conversation.messages.filter(off_branch=False).order_by("-id").first()
+
+
+def _branch_leave(conversation: Conversation, *, first: Message) -> None:
+    """Take `first` and everything after it off the branch shown.
+
+    Raises ValidationError when `first` already left it (another view was quicker).
+    """
+    if not Message.objects.filter(pk=first.pk, off_branch=False).update(off_branch=True):
+        raise ValidationError("This message was changed in another window; reload to see it.")
+    conversation.messages.filter(off_branch=False, id__gt=first.pk).update(off_branch=True)
+
+
+def _turn_create(
+    *,
+    conversation: Conversation,
+    model: ModelConfig,
+    window: Window,
+    content: str,
+    parent: Message | None,
+) -> Turn:
+    user_message = Message.objects.create(
+        conversation=conversation,
+        parent=parent,
+        role=Message.Role.USER,
+        content=content,
+        token_count=window.newest_tokens,
+        token_encoding=window.encoding,
+    )
+    assistant_message = Message.objects.create(
+        conversation=conversation,
+        parent=user_message,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model_id=model.id,
+    )
+    fields = ["updated_at"]
+    if not conversation.title:
+        conversation.title = Truncator(" ".join(content.split())).chars(TITLE_LENGTH)
+        fields.append("title")
+    conversation.save(update_fields=fields)
+    return Turn(
+        user_message=user_message, assistant_message=assistant_message, model=model, window=window
+    )
+
+
 def turn_start(*, conversation: Conversation, content: str) -> Turn:
     """Save the user's message and an empty streaming reply; return what to send.
 
@@ -188,73 +244,121 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
     content = message_validate(content)
     quota_check(user=conversation.owner)
     model = _require_usable(get_model(conversation.model_id))
-    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-        raise ValidationError("Wait for the answer to finish, or stop it, before sending.")
+    _require_idle(conversation)
     window = window_build(conversation=conversation, model=model, newest=content)
     with transaction.atomic():
-        user_message = Message.objects.create(
+        return _turn_create(
             conversation=conversation,
-            role=Message.Role.USER,
+            model=model,
+            window=window,
             content=content,
-            token_count=window.newest_tokens,
-            token_encoding=window.encoding,
+            parent=_branch_leaf(conversation),
         )
-        assistant_message = Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.STREAMING,
-            model_id=model.id,
-        )
-        fields = ["updated_at"]
-        if not conversation.title:
-            conversation.title = Truncator(" ".join(content.split())).chars(TITLE_LENGTH)
-            fields.append("title")
-        conversation.save(update_fields=fields)
-    return Turn(
-        user_message=user_message, assistant_message=assistant_message, model=model, window=window
-    )
 
 
-def turn_retry(*, conversation: Conversation, message_id: int) -> Turn:
-    """Write the latest answer again, when it failed or was cut short.
+def _branch_message(conversation: Conversation, message_id: int, role: str) -> Message:
+    message = conversation.messages.filter(pk=message_id, role=role, off_branch=False).first()
+    if message is None:
+        raise ValidationError("That message is not on the branch shown; reload to see it.")
+    return message
 
-    The old answer is kept, marked superseded (no longer sent as history); the
-    new one is sent the same question with the history before it. Raises
-    ValidationError when the answer cannot be retried.
+
+def turn_edit(*, conversation: Conversation, message_id: int, content: str) -> Turn:
+    """Send an edited version of one of the user's questions: the conversation branches.
+
+    The new question is a sibling of the old one (same history before it); the
+    old question and everything after it are kept as an alternative branch.
+    Raises like `turn_start`; then nothing changed.
     """
-    latest = conversation.messages.filter(role=Message.Role.ASSISTANT).order_by("-id").first()
-    if latest is None or latest.pk != message_id:
-        raise ValidationError("Only the latest answer can be retried.")
-    if not latest.can_retry:
-        raise ValidationError("This answer finished; there is nothing to retry.")
+    content = message_validate(content)
+    original = _branch_message(conversation, message_id, Message.Role.USER)
     quota_check(user=conversation.owner)
-    question = (
-        conversation.messages.filter(role=Message.Role.USER, id__lt=latest.pk)
-        .order_by("-id")
-        .first()
-    )
-    if question is None:
-        raise ValidationError("There is no question to answer again.")
     model = _require_usable(get_model(conversation.model_id))
+    _require_idle(conversation)
+    window = window_build(
+        conversation=conversation, model=model, newest=content, before_id=original.pk
+    )
+    with transaction.atomic():
+        _branch_leave(conversation, first=original)
+        return _turn_create(
+            conversation=conversation,
+            model=model,
+            window=window,
+            content=content,
+            parent=original.parent,
+        )
+
+
+def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
+    """Write an answer again, to the same question and history.
+
+    The old answer (and anything after it) is kept as an alternative; the
+    "< 1 / 2 >" control switches back. Raises ValidationError when the answer
+    cannot be written again.
+    """
+    answer = _branch_message(conversation, message_id, Message.Role.ASSISTANT)
+    if not answer.can_regenerate:
+        raise ValidationError("This answer is still being written.")
+    question = answer.parent
+    if question is None or question.role != Message.Role.USER:
+        raise ValidationError("There is no question to answer again.")
+    quota_check(user=conversation.owner)
+    model = _require_usable(get_model(conversation.model_id))
+    _require_idle(conversation)
     window = window_build(
         conversation=conversation, model=model, newest=question.content, before_id=question.pk
     )
     with transaction.atomic():
-        # Only one retry wins if two views click at once.
-        updated = Message.objects.filter(pk=latest.pk, superseded=False).update(superseded=True)
-        if not updated:
-            raise ValidationError("This answer is already being written again.")
+        _branch_leave(conversation, first=answer)
         assistant_message = Message.objects.create(
             conversation=conversation,
+            parent=question,
             role=Message.Role.ASSISTANT,
             status=Message.Status.STREAMING,
             model_id=model.id,
-            replaces=latest,
         )
         conversation.save(update_fields=["updated_at"])
     return Turn(
         user_message=question, assistant_message=assistant_message, model=model, window=window
     )
+
+
+def branch_switch(*, conversation: Conversation, message_id: int, step: int) -> Message:
+    """Show the previous (step -1) or next (+1) alternative of a message on the branch.
+
+    The branch continues down the alternative's newest line of messages, so
+    coming back to a version shows where that version's conversation left off.
+    Returns the alternative now shown; raises ValidationError when there is none.
+    """
+    if step not in (-1, 1):
+        raise ValidationError("Choose the previous or the next version.")
+    shown = conversation.messages.filter(pk=message_id, off_branch=False).first()
+    if shown is None:
+        raise ValidationError("That message is not on the branch shown; reload to see it.")
+    _require_idle(conversation)
+    siblings = conversation.messages.filter(parent_id=shown.parent_id).order_by("id")
+    ids = list(siblings.values_list("id", flat=True))
+    position = ids.index(shown.pk) + step
+    if not 0 <= position < len(ids):
+        raise ValidationError("There is no other version that way.")
+    target_id = ids[position]
+    # Descendants have larger ids than their ancestors: one query of pairs suffices.
+    parents = dict(
+        conversation.messages.filter(id__gte=target_id).values_list("id", "parent_id")
+    )
+    subtree = {target_id}
+    for child_id in sorted(parents):
+        if parents[child_id] in subtree:
+            subtree.add(child_id)
+    path, node = [], max(subtree)
+    while node != target_id:
+        path.append(node)
+        node = parents[node]
+    path.append(target_id)
+    with transaction.atomic():
+        _branch_leave(conversation, first=shown)
+        conversation.messages.filter(id__in=path).update(off_branch=False)
+    return conversation.messages.get(pk=target_id)
 
 
 def message_checkpoint(*, message_id: int, content: str) -> None:

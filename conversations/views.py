@@ -99,14 +99,10 @@ def conversation_detail(request: HtmxHttpRequest, public_id: str) -> HttpRespons
     """Show a conversation with every message; the page then attaches by websocket."""
     conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
     messages = list(selectors.message_list(conversation=conversation))
+    selectors.alternatives_annotate(messages=messages)
     streaming = next((m for m in messages if m.status == m.Status.STREAMING), None)
-    latest_answer = next((m for m in reversed(messages) if m.role == m.Role.ASSISTANT), None)
     context = _conversation_context(
-        request.user,
-        conversation,
-        chat_messages=messages,
-        streaming_message=streaming,
-        retry_id=latest_answer.pk if latest_answer else None,
+        request.user, conversation, chat_messages=messages, streaming_message=streaming
     )
     return render(request, PAGE, context)
 

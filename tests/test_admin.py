@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from history import add_message
 
 from conversations.models import Conversation, Message
 
@@ -26,7 +27,7 @@ def admin_client_logged_in(client, django_user_model):
 def chat(owner, title: str, model_id: str = "fake", *messages: tuple[str, str, str]):
     conversation = Conversation.objects.create(owner=owner, title=title, model_id=model_id)
     for role, content, status in messages:
-        Message.objects.create(conversation=conversation, role=role, content=content,
+        add_message(conversation=conversation, role=role, content=content,
                                status=status, model_id=model_id if role == "assistant" else "")
     return conversation
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from history import add_message
 
 from conversations.models import Conversation, Message, SharedLink
 from conversations.usage import DayUsage, ModelUsage, Usage, UserUsage
@@ -38,7 +39,7 @@ def at(day, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
 
 def message(conversation, role: str, content: str = "", *, when: datetime | None = None,
             **fields) -> Message:
-    saved = Message.objects.create(conversation=conversation, role=role, content=content,
+    saved = add_message(conversation=conversation, role=role, content=content,
                                    **fields)
     if when is not None:
         # created_at is auto_now_add: only an update can move it.

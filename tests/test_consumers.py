@@ -38,7 +38,9 @@ FINISHED = re.compile(
 ALERT = re.compile(
     r'<div id="chat-alert" class="alert" role="alert" hx-swap-oob="true">(.*?)</div>', re.S
 )
-STOP_BUTTON_FOR = re.compile(r'name="message_id" value="(\d+)"')
+STOP_BUTTON_FOR = re.compile(
+    r'name="action" value="stop">\s*<input type="hidden" name="message_id" value="(\d+)"'
+)
 
 
 # Helpers shared with test_generation.py --------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from history import add_message
 
 from conversations import services
 from conversations.backends import get_model
@@ -31,7 +32,7 @@ def cost(role: str, content: str) -> int:
 
 
 def add(conversation, role: str, content: str, status: str = Message.Status.COMPLETE) -> Message:
-    return Message.objects.create(conversation=conversation, role=role, content=content,
+    return add_message(conversation=conversation, role=role, content=content,
                                   status=status)
 
 
@@ -203,7 +204,7 @@ def test_counts_are_stored_after_the_first_build(alice):
 
 def test_a_stored_count_is_reused_not_recounted(tiny_chat):
     # A stored count wins over the text: 70 tokens cannot fit next to the newest.
-    short = Message.objects.create(conversation=tiny_chat, role="user", content="hi",
+    short = add_message(conversation=tiny_chat, role="user", content="hi",
                                    token_count=70, token_encoding="cl100k_base")
 
     window = window_build(conversation=tiny_chat, model=get_model("tiny"), newest="hello")
@@ -212,7 +213,7 @@ def test_a_stored_count_is_reused_not_recounted(tiny_chat):
 
 
 def test_a_count_made_with_another_encoding_is_recounted(tiny_chat):
-    message = Message.objects.create(conversation=tiny_chat, role="user", content="hello world",
+    message = add_message(conversation=tiny_chat, role="user", content="hello world",
                                      token_count=70, token_encoding="p50k_base")
 
     window = window_build(conversation=tiny_chat, model=get_model("tiny"), newest="hello")

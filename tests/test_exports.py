@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from history import add_message
 
 from conversations import exports, services
 from conversations.models import Conversation, Message
@@ -49,19 +50,19 @@ def alices_trip(alice) -> Conversation:
     """A conversation with a retried answer, usage and costs, and an answer still streaming."""
     conversation = services.conversation_create(owner=alice, system_prompt="Be a travel guide.")
     services.conversation_rename(conversation=conversation, title="Trip to Busan")
-    Message.objects.create(
+    add_message(
         conversation=conversation, role="user", content="Where should I eat in Busan?"
     )
-    first = Message.objects.create(
+    add_message(
         conversation=conversation,
         role="assistant",
         content="Try the",
         status=Message.Status.ERROR,
         error="The model server failed.",
         model_id="fake",
-        superseded=True,
+        off_branch=True,
     )
-    Message.objects.create(
+    add_message(
         conversation=conversation,
         role="assistant",
         content="Try **Jagalchi** fish market.",
@@ -72,10 +73,9 @@ def alices_trip(alice) -> Conversation:
         cost=Decimal("0.0000240"),
         time_to_first_token_ms=120,
         duration_ms=640,
-        replaces=first,
     )
-    Message.objects.create(conversation=conversation, role="user", content="And for dessert?")
-    Message.objects.create(
+    add_message(conversation=conversation, role="user", content="And for dessert?")
+    add_message(
         conversation=conversation,
         role="assistant",
         content="Bingsu, at",
@@ -90,8 +90,8 @@ def alices_other(alice) -> Conversation:
     conversation = Conversation.objects.create(
         owner=alice, title="Old model chat", model_id="retired-model"
     )
-    Message.objects.create(conversation=conversation, role="user", content="Hello?")
-    Message.objects.create(
+    add_message(conversation=conversation, role="user", content="Hello?")
+    add_message(
         conversation=conversation,
         role="assistant",
         content="Hi, I was stopped",
@@ -123,8 +123,8 @@ def transcript(user) -> list[dict]:
                     m.cost,
                     m.time_to_first_token_ms,
                     m.duration_ms,
-                    m.superseded,
-                    m.replaces.content if m.replaces else None,
+                    m.off_branch,
+                    m.parent.content if m.parent else None,
                     m.created_at,
                 )
                 for m in conversation.messages.order_by("id")
@@ -149,8 +149,9 @@ def test_markdown_export_is_a_readable_transcript(alice, alices_trip):
     assert "- Model: fake" in text
     assert "## System prompt\n\nBe a travel guide." in text
     assert "## User\n\nWhere should I eat in Busan?" in text
-    assert "## Assistant (fake) — superseded by a retry\n\nTry the" in text
-    assert "status: error; error: The model server failed." in text
+    # The branch shown; the other version is counted, and kept in the JSON export.
+    assert "1 message of other versions" in text
+    assert "Try the" not in text
     assert "## Assistant (fake)\n\nTry **Jagalchi** fish market." in text
     assert "tokens: 21 in, 9 out (estimated); cost: $0.000024" in text
     assert "## Assistant (tiny)\n\nBingsu, at\n\n_status: streaming_" in text
@@ -213,14 +214,15 @@ def test_json_export_of_one_conversation_has_every_field(alice, alices_trip):
         "cost": "0.00002400",
         "time_to_first_token_ms": 120,
         "duration_ms": 640,
-        "superseded": False,
-        "replaces": 1,
+        "parent": 0,
+        "off_branch": False,
         "created_at": stored.created_at.isoformat(),
     }
-    superseded = conversation["messages"][1]
-    assert superseded["superseded"] is True
-    assert superseded["status"] == "error"
-    assert superseded["error"] == "The model server failed."
+    alternative = conversation["messages"][1]
+    assert (alternative["parent"], alternative["off_branch"]) == (0, True)
+    assert alternative["status"] == "error"
+    assert alternative["error"] == "The model server failed."
+    assert [m["parent"] for m in conversation["messages"]] == [None, 0, 0, 2, 3]
     streaming = conversation["messages"][4]
     assert (streaming["content"], streaming["status"]) == ("Bingsu, at", "streaming")
     assert conversation["messages"][0]["input_tokens"] is None
@@ -490,9 +492,13 @@ INVALID_UPLOADS = {
         broken(set_in_last_message("created_at", "yesterday")),
         "conversations[1].messages[1].created_at must be an ISO 8601 date and time",
     ),
-    "replaces a later message": (
-        broken(set_in_last_message("replaces", 5)),
-        "conversations[1].messages[1].replaces must be the position of an earlier message",
+    "parent a later message": (
+        broken(set_in_last_message("parent", 5)),
+        "conversations[1].messages[1].parent must be the position of an earlier message",
+    ),
+    "branch not a line": (
+        broken(set_in_last_message("parent", None)),
+        "conversations[1].messages: the messages with off_branch false must form one line",
     ),
 }
 

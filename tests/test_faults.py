@@ -22,7 +22,8 @@ async def create(owner, **kwargs):
 
 
 async def send_retry(socket, message_id: int) -> None:
-    await socket.send_json_to({"action": "retry", "message_id": str(message_id), "HEADERS": {}})
+    frame = {"action": "regenerate", "message_id": str(message_id), "HEADERS": {}}
+    await socket.send_json_to(frame)
 
 
 async def one_turn(alice, text="Hello?"):
@@ -81,7 +82,8 @@ async def test_retry_writes_the_answer_again_and_keeps_the_failed_one(alice, ups
     upstream.tokens = ["Par", "tial ", "ans", "wer"]
     upstream.reset_after_tokens = 2
     conversation, socket, failed = await one_turn(alice, "What is Parley?")
-    assert 'name="action" value="retry"' in failed.final_frame
+    assert 'name="action" value="regenerate"' in failed.final_frame
+    assert "↻ Retry" in failed.final_frame
 
     upstream.reset()
     upstream.tokens = ["A ", "chat ", "app."]
@@ -91,8 +93,10 @@ async def test_retry_writes_the_answer_again_and_keeps_the_failed_one(alice, ups
 
     old = await message_get(pk=failed.message_id)
     new = await message_get(pk=retried.message_id)
-    assert (old.status, old.content, old.superseded) == ("error", "Partial ", True)
-    assert (new.status, new.content, new.replaces_id) == ("complete", "A chat app.", old.pk)
+    # The failed attempt is kept as the other version of the same question's answer.
+    assert (old.status, old.content, old.off_branch) == ("error", "Partial ", True)
+    assert (new.status, new.content, new.off_branch) == ("complete", "A chat app.", False)
+    assert new.parent_id == old.parent_id
     # The question was sent again, without the failed attempt as history.
     sent = upstream.chat_requests()[-1]["json"]["messages"]
     assert sent == [{"role": "user", "content": "What is Parley?"}]
@@ -105,14 +109,17 @@ async def test_retry_writes_the_answer_again_and_keeps_the_failed_one(alice, ups
     assert [m["content"] for m in history] == ["What is Parley?", "A chat app.", "Thanks"]
 
 
-async def test_a_finished_answer_cannot_be_retried(alice, upstream):
+async def test_an_answer_off_the_branch_cannot_be_retried(alice, upstream):
     _, socket, reply = await one_turn(alice)
-
     await send_retry(socket, reply.message_id)
+    await read_reply(socket)
 
-    assert await receive_alert(socket) == "This answer finished; there is nothing to retry."
+    await send_retry(socket, reply.message_id)  # now the other version, not shown
+
+    alert = await receive_alert(socket)
+    assert alert == "That message is not on the branch shown; reload to see it."
     await socket.disconnect()
-    assert await message_count_of_role("assistant") == 1
+    assert await message_count_of_role("assistant") == 2
 
 
 async def message_count_of_role(role: str) -> int:

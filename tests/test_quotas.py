@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
+from history import add_message
 from test_consumers import connect, message_count, read_reply, receive_alert, send_message
 
 from accounts.models import UserLimits
@@ -91,8 +92,8 @@ def test_old_usage_does_not_count(alice, settings):
     settings.PARLEY_LIMIT_MESSAGES_PER_MINUTE = 1
     settings.PARLEY_LIMIT_TOKENS_PER_DAY = 10
     conversation = services.conversation_create(owner=alice)
-    Message.objects.create(conversation=conversation, role="user", content="x")
-    Message.objects.create(
+    add_message(conversation=conversation, role="user", content="x")
+    add_message(
         conversation=conversation, role="assistant", content="y", input_tokens=50, output_tokens=50
     )
     Message.objects.update(created_at=timezone.now() - timedelta(days=2))
@@ -104,7 +105,7 @@ def test_zero_means_no_limit(alice, settings):
     settings.PARLEY_LIMIT_MESSAGES_PER_MINUTE = 0
     conversation = services.conversation_create(owner=alice)
     for _ in range(50):
-        Message.objects.create(conversation=conversation, role="user", content="x")
+        add_message(conversation=conversation, role="user", content="x")
 
     quotas.quota_check(user=alice)
     assert quotas.limits_for(user=alice).messages_per_minute is None

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
+from history import add_message
 
 from conversations import generation, services
 from conversations.models import Message
@@ -15,10 +16,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_answers_left_streaming_by_a_dead_process_become_interrupted(alice):
     conversation = services.conversation_create(owner=alice)
-    stale = Message.objects.create(
+    stale = add_message(
         conversation=conversation, role="assistant", status="streaming", content="Half an ans"
     )
-    live = Message.objects.create(
+    live = add_message(
         conversation=conversation, role="assistant", status="streaming", content="Still going"
     )
     Message.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - timedelta(minutes=5))

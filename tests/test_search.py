@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from history import add_message
 
 from conversations.models import Conversation, Message
 from conversations.search import text_highlight
@@ -19,7 +20,7 @@ def chat(owner, title: str = "", *messages: str) -> Conversation:
     conversation = Conversation.objects.create(owner=owner, title=title, model_id="fake")
     for number, content in enumerate(messages):
         role = Message.Role.USER if number % 2 == 0 else Message.Role.ASSISTANT
-        Message.objects.create(conversation=conversation, role=role, content=content)
+        add_message(conversation=conversation, role=role, content=content)
     return conversation
 
 

@@ -4,9 +4,10 @@ import re
 
 import pytest
 from django.urls import reverse
+from history import add_message
 
 from conversations import services
-from conversations.models import Conversation, Message, SharedLink
+from conversations.models import Conversation, SharedLink
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ def alices_chat(alice):
         ("user", "Where should I eat in Busan?"),
         ("assistant", "Try **Jagalchi** fish market."),
     ]:
-        Message.objects.create(conversation=conversation, role=role, content=content)
+        add_message(conversation=conversation, role=role, content=content)
     return conversation
 
 
@@ -32,7 +33,7 @@ def share(client, conversation) -> SharedLink:
 
 def test_tokens_are_long_random_and_unique(alice):
     conversation = services.conversation_create(owner=alice)
-    Message.objects.create(conversation=conversation, role="user", content="hi")
+    add_message(conversation=conversation, role="user", content="hi")
     tokens = set()
     for _ in range(50):
         link = services.shared_link_share(conversation=conversation)
@@ -46,7 +47,7 @@ def test_tokens_are_long_random_and_unique(alice):
 def test_the_shared_page_shows_the_snapshot_and_nothing_else(client, alice, alices_chat):
     client.force_login(alice)
     link = share(client, alices_chat)
-    Message.objects.create(conversation=alices_chat, role="user", content="And after that?")
+    add_message(conversation=alices_chat, role="user", content="And after that?")
     other = services.conversation_create(owner=alice)
     other.title = "Alice's secret plans"
     other.save()
@@ -70,7 +71,7 @@ def test_the_shared_page_shows_the_snapshot_and_nothing_else(client, alice, alic
 def test_update_keeps_the_url_and_moves_the_snapshot(client, alice, alices_chat):
     client.force_login(alice)
     first = share(client, alices_chat)
-    Message.objects.create(conversation=alices_chat, role="user", content="And after that?")
+    add_message(conversation=alices_chat, role="user", content="And after that?")
 
     second = share(client, alices_chat)
 
@@ -144,7 +145,7 @@ def test_bob_cannot_share_revoke_or_list_alices_links(client, alice, bob, alices
 
 def test_a_reader_continues_the_conversation_in_their_own_account(client, alice, bob, alices_chat):
     link = services.shared_link_share(conversation=alices_chat)
-    Message.objects.create(conversation=alices_chat, role="user", content="Not shared")
+    add_message(conversation=alices_chat, role="user", content="Not shared")
     client.force_login(bob)
 
     response = client.post(reverse("conversations:shared_continue", args=[link.token]))

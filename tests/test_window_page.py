@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from history import add_message
 
 from conversations import services
 from conversations.models import Message
@@ -19,7 +20,7 @@ def add_turns(conversation, count: int) -> list[Message]:
     for i in range(count):
         for role in ("user", "assistant"):
             messages.append(
-                Message.objects.create(
+                add_message(
                     conversation=conversation, role=role, content=f"{LONG}{role} {i}"
                 )
             )
@@ -131,12 +132,12 @@ def test_bob_cannot_change_alices_model(client, alice, bob):
 
 def test_cost_is_shown_per_message_and_per_conversation(alice_client, alice):
     conversation = services.conversation_create(owner=alice, model_id="fake")
-    Message.objects.create(conversation=conversation, role="user", content="hi")
-    Message.objects.create(
+    add_message(conversation=conversation, role="user", content="hi")
+    add_message(
         conversation=conversation, role="assistant", content="hello", model_id="fake",
         input_tokens=1000, output_tokens=2000, cost="0.0035",
     )
-    Message.objects.create(
+    add_message(
         conversation=conversation, role="assistant", content="again", model_id="fake",
         input_tokens=10, output_tokens=20, cost="0.000035", usage_estimated=True,
     )

@@ -2,15 +2,41 @@
 (function () {
   "use strict";
 
-  // Enter sends, Shift+Enter starts a new line (not while an IME is composing).
+  // Enter sends, Shift+Enter starts a new line (not while an IME is composing),
+  // in the composer and in a message being edited.
   document.addEventListener("keydown", function (event) {
     var target = event.target;
-    if (!target.matches || !target.matches("textarea[data-composer]")) return;
+    if (!target.matches || !target.matches("textarea[data-composer], textarea[data-enter-sends]")) return;
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
     event.preventDefault();
     if (target.value.trim() === "") return;
     target.form.requestSubmit();
   });
+
+  // Up arrow in an empty composer edits the last message you sent; Esc in the
+  // editor puts it away.
+  function openEditor(details) {
+    details.open = true;
+    var area = details.querySelector("textarea");
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+    details.scrollIntoView({block: "nearest"});
+  }
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (!target.matches) return;
+    if (event.key === "ArrowUp" && target.matches("textarea[data-composer]") &&
+        target.value === "" && !event.shiftKey && !event.isComposing) {
+      var editors = document.querySelectorAll(".message--user details.edit-message");
+      if (editors.length) { event.preventDefault(); openEditor(editors[editors.length - 1]); }
+    } else if (event.key === "Escape" && target.matches("textarea[data-enter-sends]")) {
+      event.preventDefault();
+      event.stopPropagation();
+      target.closest("details").open = false;
+      var composer = document.querySelector("textarea[data-composer]");
+      if (composer) composer.focus();
+    }
+  }, true);
 
   // Keep the newest text in view unless the reader scrolled up; then offer a
   // "Jump to latest" button instead.
@@ -99,7 +125,16 @@
       if (link) { event.preventDefault(); window.location.assign(link.href); }
     }
   });
-  document.addEventListener("htmx:wsAfterMessage", follow);
+  // Redrawing the branch (another version chosen) keeps the reader's place.
+  var keptScroll = null;
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "messages") keptScroll = messages().scrollTop;
+  });
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    if (keptScroll !== null && !stickToBottom) messages().scrollTop = keptScroll;
+    keptScroll = null;
+    follow();
+  });
   document.addEventListener("DOMContentLoaded", function () {
     follow();
     var input = document.querySelector("textarea[data-composer]");

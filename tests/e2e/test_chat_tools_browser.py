@@ -67,8 +67,13 @@ class ChatToolsInTheBrowserTests(BrowserTestCase):
         page.get_by_role("button", name="↻ Retry").click()
 
         self.wait_until_answered(1)
-        expect(page.locator(".message--assistant.is-superseded")).to_have_count(1)
+        # The failed attempt is version 1 of 2, one click back.
+        expect(page.locator(".message--assistant")).to_have_count(1)
         expect(page.locator(".message--assistant.is-complete")).to_contain_text("Hello, world!")
+        expect(page.locator(".alternatives-position")).to_have_text("2 / 2")
+        page.get_by_role("button", name="Previous version").click()
+        expect(page.locator(".message-error")).to_contain_text("API key was refused")
+        expect(page.locator(".alternatives-position")).to_have_text("1 / 2")
 
     def test_share_from_the_header_and_open_the_link_logged_out(self) -> None:
         page = self.page
