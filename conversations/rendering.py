@@ -5,14 +5,27 @@ CSS classes (no inline styles, which the CSP forbids), images become plain
 links so that no remote image is ever loaded, and nh3 keeps only a short list
 of tags and attributes: nothing like `hx-*`, `on*`, `style` or `javascript:`
 survives.
+
+Math written as in chat (`$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]`) becomes
+MathML on the server with latex2mathml, which Chromium draws natively; no
+script runs in the browser for it. MathML goes through the same nh3 pass, with
+only the elements and presentation attributes that latex2mathml emits.
 """
 
 from __future__ import annotations
 
-from html import escape
+import re
+from collections.abc import Sequence
+from html import escape, unescape
+from typing import Any
+from xml.etree.ElementTree import tostring
 
 import nh3
+from latex2mathml.converter import convert_to_element
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.texmath.index import RuleDictType, make_block_func, make_inline_func
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
@@ -20,12 +33,70 @@ from pygments.util import ClassNotFound
 
 _FORMATTER = HtmlFormatter(nowrap=True, classprefix="tok-")
 
+# Exactly what latex2mathml 3.x emits, minus what it copies from the source:
+# `\href` (href), `\style` (style), `\class` (class, which could borrow the
+# page's own classes), `\fcolorbox` (border-color, a CSS property) and xmlns.
+MATH_TAGS = {
+    "math",
+    "menclose",
+    "mfrac",
+    "mi",
+    "mn",
+    "mo",
+    "mover",
+    "mpadded",
+    "mphantom",
+    "mroot",
+    "mrow",
+    "mspace",
+    "msqrt",
+    "mstyle",
+    "msub",
+    "msubsup",
+    "msup",
+    "mtable",
+    "mtd",
+    "mtext",
+    "mtr",
+    "munder",
+    "munderover",
+}
+MATH_ATTRIBUTES = {
+    "math": {"display"},
+    "menclose": {"notation"},
+    "mfrac": {"linethickness"},
+    "mi": {"mathvariant"},
+    "mn": {"mathvariant"},
+    "mo": {
+        "accent",
+        "fence",
+        "form",
+        "largeop",
+        "lspace",
+        "mathvariant",
+        "maxsize",
+        "minsize",
+        "movablelimits",
+        "rspace",
+        "separator",
+        "stretchy",
+    },
+    "mover": {"accent"},
+    "mpadded": {"depth", "height", "lspace", "mathbackground", "voffset", "width"},
+    "mspace": {"depth", "height", "linebreak", "mathbackground", "width"},
+    "mstyle": {"displaystyle", "mathcolor", "mathsize", "scriptlevel"},
+    "mtable": {"columnlines", "columnspacing", "displaystyle", "rowlines", "rowspacing"},
+    "mtd": {"columnalign"},
+    "mtext": {"mathvariant"},
+}
+
 ALLOWED_TAGS = {
     "a",
     "blockquote",
     "br",
     "code",
     "del",
+    "div",
     "em",
     "h1",
     "h2",
@@ -48,9 +119,12 @@ ALLOWED_TAGS = {
     "thead",
     "tr",
     "ul",
-}
+} | MATH_TAGS
+
 ALLOWED_ATTRIBUTES = {
+    **MATH_ATTRIBUTES,
     "a": {"href", "title"},
+    "div": {"class"},
     "span": {"class"},
     "code": {"class"},
     "pre": {"class"},
@@ -77,9 +151,104 @@ def _image_as_link(self, tokens, idx, options, env) -> str:
     return f'<a href="{escape(src)}">{escape(alt)}</a>'
 
 
+# Token type -> (opening, closing delimiter) as the author typed them, to show
+# math that does not convert exactly as written.
+_MATH_DELIMITERS = {
+    "math_inline": ("$", "$"),
+    "math_inline_double": ("$$", "$$"),
+    "math_block": ("$$", "$$"),
+    "math_inline_paren": ("\\(", "\\)"),
+    "math_inline_bracket": ("\\[", "\\]"),
+    "math_block_bracket": ("\\[", "\\]"),
+}
+_DISPLAY_MATH = {"math_inline_double", "math_block", "math_inline_bracket", "math_block_bracket"}
+_CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
+
+
+def _decode_char_refs(text: str) -> str:
+    return _CHAR_REF.sub(lambda ref: unescape(ref.group()), text)
+
+
+def latex_to_mathml(latex: str, *, display: bool) -> str:
+    """Convert LaTeX to a MathML `<math>` element; raise on anything it cannot parse."""
+    math = convert_to_element(latex, display="block" if display else "inline")
+    # latex2mathml stores symbols as character references and its own
+    # serialiser unescapes the whole document, so `\text{<b>}` would come out
+    # as markup. Decode the references instead and let ElementTree escape.
+    for element in math.iter():
+        if element.text:
+            element.text = _decode_char_refs(element.text)
+        if element.tail:
+            element.tail = _decode_char_refs(element.tail)
+    return tostring(math, encoding="unicode")
+
+
+def _render_math(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    token = tokens[idx]
+    display = token.type in _DISPLAY_MATH
+    try:
+        html = latex_to_mathml(token.content.strip(), display=display)
+    except Exception:  # latex2mathml fails in many ways (even RecursionError): show the source
+        opening, closing = _MATH_DELIMITERS[token.type]
+        source = f'<code class="math-error">{escape(opening + token.content + closing)}</code>'
+        return f"<pre>{source}</pre>\n" if token.block else source
+    if token.block:
+        return f'<div class="math-display">{html}</div>\n'
+    return f'<span class="math-display">{html}</span>' if display else html
+
+
+def _starts_a_line(src: str, begin: int) -> bool:
+    return begin == 0 or src[begin - 1] == "\n"
+
+
+def _ends_its_line(src: str, last: int) -> bool:
+    # A block that ends mid-line would drop the rest of that line.
+    return not src[last + 1 :].split("\n", 1)[0].strip()
+
+
+# `\(...\)` and `\[...\]`, with texmath's matchers under names of our own
+# (texmath's would clash with dollarmath's rule names). Inside a paragraph
+# `\[` opens math only at the start of a line, where chat models put it, so
+# that markdown's escaped brackets (`a\[0\]`) stay text.
+_PAREN_INLINE: RuleDictType = {
+    "name": "math_inline_paren",
+    "rex": re.compile(r"^\\\((.+?)\\\)", re.DOTALL),
+    "tmpl": "",
+    "tag": "\\(",
+}
+_BRACKET_INLINE: RuleDictType = {
+    "name": "math_inline_bracket",
+    "rex": re.compile(r"^\\\[(.+?)\\\]", re.DOTALL),
+    "tmpl": "",
+    "tag": "\\[",
+    "pre": _starts_a_line,
+}
+_BRACKET_BLOCK: RuleDictType = {
+    "name": "math_block_bracket",
+    "rex": re.compile(r"^\\\[([\s\S]+?)\\\]", re.MULTILINE),
+    "tmpl": "",
+    "tag": "\\[",
+    "post": _ends_its_line,
+}
+
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "highlight": _highlight})
 _md.enable(["table", "strikethrough"])
 _md.add_render_rule("image", _image_as_link)
+# No space inside the dollars and no digit after the closing one (Pandoc's
+# rule), so that "it costs $5 and $10" stays text. Labels would emit anchors.
+_md.use(
+    dollarmath_plugin,
+    allow_labels=False,
+    allow_space=False,
+    allow_digits=False,
+    allow_blank_lines=False,
+    double_inline=True,
+)
+for _rule in (_PAREN_INLINE, _BRACKET_INLINE):
+    _md.inline.ruler.before("escape", _rule["name"], make_inline_func(_rule))
+_md.block.ruler.before("fence", _BRACKET_BLOCK["name"], make_block_func(_BRACKET_BLOCK))
+for _type in _MATH_DELIMITERS:
+    _md.add_render_rule(_type, _render_math)
 
 
 def markdown_render(text: str) -> str:
