@@ -33,3 +33,27 @@ class UserLimits(models.Model):
 
     def __str__(self) -> str:
         return str(_("Limits of %(user)s") % {"user": self.user})
+
+
+class UserPreferences(models.Model):
+    """How one user likes the site to look; a missing row means the defaults."""
+
+    class Theme(models.TextChoices):
+        SYSTEM = "system", _("System")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="preferences",
+        verbose_name=_("user"),
+    )
+    theme = models.CharField(_("theme"), max_length=10, choices=Theme, default=Theme.SYSTEM)
+
+    class Meta:
+        verbose_name = _("user preferences")
+        verbose_name_plural = _("user preferences")
+
+    def __str__(self) -> str:
+        return str(_("Preferences of %(user)s") % {"user": self.user})

@@ -1,9 +1,12 @@
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import services
 from accounts.forms import SignupForm
 
 
@@ -19,3 +22,18 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("conversations:home")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@require_POST
+def theme_set(request: HttpRequest) -> HttpResponse:
+    """Remember the user's theme and go back to the page they were on."""
+    try:
+        services.user_set_theme(user=request.user, theme=request.POST.get("theme", ""))
+    except ValidationError as exc:
+        return HttpResponseBadRequest(exc.messages[0], content_type="text/plain; charset=utf-8")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = "conversations:home"
+    return redirect(next_url)

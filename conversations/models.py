@@ -20,6 +20,10 @@ class Conversation(models.Model):
     system_prompt = models.TextField(_("system prompt"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
+    # A conversation is pinned (top of the sidebar), archived (off the sidebar,
+    # on the Archived page) or neither; services keep the two apart.
+    pinned_at = models.DateTimeField(_("pinned"), null=True, blank=True)
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("conversation")

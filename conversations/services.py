@@ -97,6 +97,32 @@ def conversation_set_system_prompt(
     return conversation
 
 
+def conversation_pin(*, conversation: Conversation, pinned: bool) -> Conversation:
+    """Pin the conversation to the top of the sidebar, or unpin it.
+
+    Pinning an archived conversation brings it back from the archive. Neither
+    pinning nor archiving counts as activity: `updated_at` is left alone.
+    """
+    if pinned:
+        conversation.pinned_at = conversation.pinned_at or timezone.now()
+        conversation.archived_at = None
+    else:
+        conversation.pinned_at = None
+    conversation.save(update_fields=["pinned_at", "archived_at"])
+    return conversation
+
+
+def conversation_archive(*, conversation: Conversation, archived: bool) -> Conversation:
+    """Move the conversation off the sidebar to the Archived page (unpinning it), or back."""
+    if archived:
+        conversation.archived_at = conversation.archived_at or timezone.now()
+        conversation.pinned_at = None
+    else:
+        conversation.archived_at = None
+    conversation.save(update_fields=["pinned_at", "archived_at"])
+    return conversation
+
+
 def conversation_delete(*, conversation: Conversation) -> None:
     """Delete the conversation and all its messages."""
     conversation.delete()
@@ -224,6 +250,13 @@ def _turn_create(
         status=Message.Status.STREAMING,
         model_id=model.id,
     )
+    # Writing in an archived conversation brings it back to the sidebar. The
+    # object may be older than the archiving (a websocket holds it), so ask
+    # the database.
+    Conversation.objects.filter(pk=conversation.pk, archived_at__isnull=False).update(
+        archived_at=None
+    )
+    conversation.archived_at = None
     fields = ["updated_at"]
     if not conversation.title:
         conversation.title = Truncator(" ".join(content.split())).chars(TITLE_LENGTH)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -11,8 +12,9 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -24,17 +26,27 @@ from conversations.context import PromptTooLongError, conversation_gauge
 from conversations.generation import turn_submit
 
 PAGE = "conversations/conversation.html"
+ARCHIVED_PAGE_SIZE = 50
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
+def _sidebar_context(user, conversation=None) -> dict:
+    """The sidebar's pinned conversations and first page, queried only if rendered."""
+    return {
+        "current_public_id": conversation.public_id if conversation else None,
+        "pinned": selectors.conversation_list_pinned(user=user),
+        "sidebar_page": SimpleLazyObject(lambda: selectors.conversation_sidebar_page(user=user)),
+    }
+
+
 def _page_context(user, conversation=None, **extra) -> dict:
     catalog = get_catalog()
     context = {
         "conversation": conversation,
-        "conversations": selectors.conversation_list_for_user(user=user),
+        **_sidebar_context(user, conversation),
         "models": catalog.usable(),
         "default_model": catalog.default(),
         "presets": catalog.presets,
@@ -160,9 +172,78 @@ def conversation_rename(request: HtmxHttpRequest, public_id: str) -> HttpRespons
         flash.error(request, exc.messages[0])
         return redirect(conversation)
     if request.htmx:
-        context = _page_context(request.user, conversation)
+        context = {"conversation": conversation, "current_public_id": conversation.public_id}
         return render(request, f"{PAGE}#title-frame", context)
     return redirect(conversation)
+
+
+def _posted_choice(request: HttpRequest, name: str) -> bool:
+    """Read a "true"/"false" form field, or raise ValidationError."""
+    value = request.POST.get(name, "")
+    if value not in ("true", "false"):
+        raise ValidationError(f"{name} must be true or false, not {value[:20]!r}.")
+    return value == "true"
+
+
+def _organized(request: HtmxHttpRequest, conversation, done: str) -> HttpResponse:
+    """Answer a pin or archive: the header controls and the sidebar (htmx), or a redirect."""
+    if request.htmx:
+        context = {"conversation": conversation, **_sidebar_context(request.user, conversation)}
+        return render(request, f"{PAGE}#organize-frame", context)
+    flash.success(request, done)
+    if request.POST.get("from") == "archived":
+        return redirect("conversations:archived")
+    return redirect(conversation)
+
+
+@require_POST
+def conversation_pin(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Pin a conversation to the top of the sidebar, or unpin it."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    try:
+        pinned = _posted_choice(request, "pinned")
+    except ValidationError as exc:
+        return HttpResponseBadRequest(exc.messages[0], content_type="text/plain; charset=utf-8")
+    services.conversation_pin(conversation=conversation, pinned=pinned)
+    done = f"Pinned “{conversation}”." if pinned else f"Unpinned “{conversation}”."
+    return _organized(request, conversation, done)
+
+
+@require_POST
+def conversation_archive(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Archive a conversation (off the sidebar, onto the Archived page), or bring it back."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    try:
+        archived = _posted_choice(request, "archived")
+    except ValidationError as exc:
+        return HttpResponseBadRequest(exc.messages[0], content_type="text/plain; charset=utf-8")
+    services.conversation_archive(conversation=conversation, archived=archived)
+    done = f"Archived “{conversation}”." if archived else f"Unarchived “{conversation}”."
+    return _organized(request, conversation, done)
+
+
+@require_GET
+def conversation_sidebar(request: HtmxHttpRequest) -> HttpResponse:
+    """The next page of the sidebar after a cursor (loaded as the reader scrolls)."""
+    try:
+        page = selectors.conversation_sidebar_page(
+            user=request.user, cursor=request.GET.get("cursor", "")
+        )
+        current = uuid.UUID(request.GET["current"]) if request.GET.get("current") else None
+    except ValidationError as exc:
+        return HttpResponseBadRequest(exc.messages[0], content_type="text/plain; charset=utf-8")
+    except ValueError:
+        return HttpResponseBadRequest("current must be a conversation id.")
+    context = {"sidebar_page": page, "current_public_id": current}
+    return render(request, f"{PAGE}#sidebar-page", context)
+
+
+@require_GET
+def conversation_archived_list(request: HtmxHttpRequest) -> HttpResponse:
+    """List the user's archived conversations, to open or unarchive them."""
+    archived = selectors.conversation_list_archived(user=request.user)
+    page = Paginator(archived, ARCHIVED_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "conversations/archived.html", {"archived": page})
 
 
 @require_http_methods(["GET", "POST"])
