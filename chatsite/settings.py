@@ -279,6 +279,10 @@ PARLEY_FRAME_SECONDS = envfloat("PARLEY_FRAME_SECONDS", 0.1)
 PARLEY_LIMIT_MESSAGES_PER_MINUTE = envint("PARLEY_LIMIT_MESSAGES_PER_MINUTE", 20)
 PARLEY_LIMIT_TOKENS_PER_DAY = envint("PARLEY_LIMIT_TOKENS_PER_DAY", 0)
 PARLEY_LIMIT_COST_PER_MONTH = envdecimal("PARLEY_LIMIT_COST_PER_MONTH", "0")
+# After a conversation's first answer, a model names it in a few words: this
+# model id from the catalog, or (empty) the conversation's own model.
+PARLEY_TITLES = envbool("PARLEY_TITLES", True)
+PARLEY_TITLE_MODEL = os.environ.get("PARLEY_TITLE_MODEL", "")
 # Whether a shared conversation's page needs a signed-in reader (default: public).
 PARLEY_SHARE_REQUIRES_LOGIN = envbool("PARLEY_SHARE_REQUIRES_LOGIN", False)
 # When the server starts: load local models, and mark answers left half-written

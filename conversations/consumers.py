@@ -201,6 +201,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         )
         await self.send(text_data=html)
 
+    async def conversation_retitled(self, event: dict) -> None:
+        html = await database_call(frames.title_changed)(conversation=self.conversation)
+        await self.send(text_data=html)
+
     async def generation_snapshot(self, event: dict) -> None:
         if event["message_id"] in self.awaiting_snapshot:
             await self._show_snapshot(event["message_id"], event["text"], event["seq"])

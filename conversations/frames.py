@@ -123,6 +123,17 @@ def branch_drawn(
     return render_to_string(f"{PAGE}#branch-frame", context), _ended(fresh), boundary
 
 
+def title_changed(*, conversation: Conversation) -> str:
+    """Show the conversation's new title in the header and the sidebar."""
+    conversation.refresh_from_db(fields=["title", "title_source", "archived_at"])
+    context = {
+        "conversation": conversation,
+        "current_public_id": conversation.public_id,
+        "oob": True,
+    }
+    return render_to_string(f"{PAGE}#title-frame", context)
+
+
 def window_boundary(*, conversation: Conversation) -> int | None:
     """Id of the newest message that no longer fits the model's window (None: all fit)."""
     gauge = _gauge(conversation)

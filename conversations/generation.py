@@ -25,7 +25,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from conversations import services
+from conversations import services, titles
 from conversations.backends import BackendError, ModelConfig, Queued, Usage, get_backend
 from conversations.models import Conversation, Message
 
@@ -413,3 +413,5 @@ async def _run(
             {"type": "generation.finished", "message_id": generation.message_id},
         )
         await _stop_listening(control_listener, control_channel)
+        if status == Message.Status.COMPLETE:
+            titles.title_schedule(message_id=generation.message_id, group=generation.group)

@@ -15,7 +15,18 @@ class Conversation(models.Model):
         related_name="conversations",
         verbose_name=_("owner"),
     )
+    class TitleSource(models.TextChoices):
+        NONE = "", _("none yet")
+        MESSAGE = "message", _("the first message")
+        MODEL = "model", _("written by a model")
+        USER = "user", _("chosen by the owner")
+
     title = models.CharField(_("title"), max_length=200, blank=True)
+    # Who wrote the title: a model may replace the first message's words, but
+    # never a title the owner chose.
+    title_source = models.CharField(
+        _("title source"), max_length=16, choices=TitleSource, default=TitleSource.NONE, blank=True
+    )
     model_id = models.CharField(_("model"), max_length=100)
     system_prompt = models.TextField(_("system prompt"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

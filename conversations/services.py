@@ -26,6 +26,11 @@ from conversations.tokens import encoding_resolved_name, message_token_count, te
 logger = logging.getLogger("parley.services")
 
 TITLE_LENGTH = 60
+TITLE_EXCERPT_CHARS = 1_500
+TITLE_INSTRUCTIONS = (
+    "Write a title for the conversation below: at most six words, in the language "
+    "of the conversation. Reply with the title only, without quotes or a final period."
+)
 COST_PLACES = Decimal("0.00000001")
 
 
@@ -70,7 +75,8 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     if len(title) > 200:
         raise ValidationError("A title can be at most 200 characters.")
     conversation.title = title
-    conversation.save(update_fields=["title", "updated_at"])
+    conversation.title_source = Conversation.TitleSource.USER
+    conversation.save(update_fields=["title", "title_source", "updated_at"])
     return conversation
 
 
@@ -260,7 +266,8 @@ def _turn_create(
     fields = ["updated_at"]
     if not conversation.title:
         conversation.title = Truncator(" ".join(content.split())).chars(TITLE_LENGTH)
-        fields.append("title")
+        conversation.title_source = Conversation.TitleSource.MESSAGE
+        fields += ["title", "title_source"]
     conversation.save(update_fields=fields)
     return Turn(
         user_message=user_message, assistant_message=assistant_message, model=model, window=window
@@ -392,6 +399,71 @@ def branch_switch(*, conversation: Conversation, message_id: int, step: int) -> 
         _branch_leave(conversation, first=shown)
         conversation.messages.filter(id__in=path).update(off_branch=False)
     return conversation.messages.get(pk=target_id)
+
+
+@dataclass(frozen=True)
+class TitleRequest:
+    """What to send a model for a conversation's title."""
+
+    conversation_id: int
+    model: ModelConfig
+    messages: list[dict[str, str]]
+
+
+def title_request(*, message_id: int) -> TitleRequest | None:
+    """What to ask a model for a title once `message_id`, a first answer, is complete.
+
+    None when no title is wanted: the answer is not the first of its
+    conversation, the title is not the first message's words (the owner chose
+    one, or a model already wrote it), or the title model cannot be used now.
+    """
+    answer = (
+        Message.objects.select_related("parent", "conversation")
+        .filter(pk=message_id, status=Message.Status.COMPLETE, role=Message.Role.ASSISTANT)
+        .first()
+    )
+    if answer is None or answer.parent is None or answer.parent.parent_id is not None:
+        return None
+    conversation = answer.conversation
+    if conversation.title_source != Conversation.TitleSource.MESSAGE:
+        return None
+    model = get_catalog().models.get(settings.PARLEY_TITLE_MODEL or conversation.model_id)
+    if model is None or not model.usable:
+        return None
+    excerpt = Truncator(answer.parent.content).chars(TITLE_EXCERPT_CHARS)
+    reply = Truncator(answer.content).chars(TITLE_EXCERPT_CHARS)
+    return TitleRequest(
+        conversation_id=conversation.pk,
+        model=model,
+        messages=[
+            {"role": "system", "content": TITLE_INSTRUCTIONS},
+            {"role": "user", "content": f"User: {excerpt}\n\nAssistant: {reply}"},
+        ],
+    )
+
+
+def title_clean(text: str) -> str:
+    """The title in a model's reply: its first line, without quotes, labels or end marks."""
+    line = next((line for line in text.strip().splitlines() if line.strip()), "")
+    marks = "#*_`\"'“”‘’ "
+    line = line.strip(marks)
+    if line.lower().startswith("title:"):
+        line = line[len("title:") :]
+    line = " ".join(line.strip(marks).split()).rstrip(".。!?:;,").strip(marks)
+    return Truncator(line).chars(TITLE_LENGTH)
+
+
+def conversation_title_from_model(*, conversation_id: int, title: str) -> bool:
+    """Save a model-written title unless the owner renamed meanwhile; say if it was saved."""
+    title = title_clean(title)
+    if not title:
+        return False
+    # A conditional update: a rename that lands first always wins.
+    return bool(
+        Conversation.objects.filter(
+            pk=conversation_id, title_source=Conversation.TitleSource.MESSAGE
+        ).update(title=title, title_source=Conversation.TitleSource.MODEL)
+    )
 
 
 def message_checkpoint(*, message_id: int, content: str) -> None:

@@ -23,6 +23,9 @@ def pytest_configure(config) -> None:
     # Importing chatsite.asgi must not load the embedded model nor touch the
     # database at import time; tests that need either do it themselves.
     settings.PARLEY_STARTUP_TASKS = False
+    # A title request after each first answer would be one more upstream request
+    # in every test; tests/test_titles.py switches titles on.
+    settings.PARLEY_TITLES = False
     # Connections held open by database_sync_to_async's worker threads would keep
     # PostgreSQL from dropping the test database at the end.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0

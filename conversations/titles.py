@@ -1,0 +1,64 @@
+"""Model-written titles: after a conversation's first answer, a model names it.
+
+It runs in the background, after the answer is saved and shown; the title
+replaces the first message's words in every open view. A failure leaves the
+first-message title, and a title the owner chose is never replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from conversations import generation, services
+from conversations.backends import BackendError, get_backend
+
+logger = logging.getLogger("parley.titles")
+
+TITLE_MAX_TOKENS = 24
+TITLE_TIMEOUT_SECONDS = 60.0
+
+# Running title tasks, kept referenced until they end.
+_running: set[asyncio.Task] = set()
+
+
+def title_schedule(*, message_id: int, group: str) -> None:
+    """Name the conversation in the background if `message_id` was its first answer."""
+    if not settings.PARLEY_TITLES:
+        return
+    task = asyncio.create_task(
+        title_write(message_id=message_id, group=group),
+        name=f"title-{message_id}",
+    )
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+async def title_write(*, message_id: int, group: str) -> bool:
+    """Ask the title model for a title and save it; tell the views of `group` if it changed."""
+    request = await generation.database_call(services.title_request)(message_id=message_id)
+    if request is None:
+        return False
+    parts: list[str] = []
+    try:
+        async with asyncio.timeout(TITLE_TIMEOUT_SECONDS):
+            async for event in get_backend(request.model).stream(
+                messages=request.messages, max_tokens=TITLE_MAX_TOKENS
+            ):
+                if isinstance(event, str):
+                    parts.append(event)
+    except (BackendError, TimeoutError) as exc:
+        logger.warning("title for answer %s not written: %s", message_id, exc)
+        return False
+    except Exception:
+        logger.exception("title for answer %s failed", message_id)
+        return False
+    changed = await generation.database_call(services.conversation_title_from_model)(
+        conversation_id=request.conversation_id, title="".join(parts)
+    )
+    if changed:
+        await get_channel_layer().group_send(group, {"type": "conversation.retitled"})
+    return changed
