@@ -162,7 +162,10 @@ def conversation_search(*, user: AbstractBaseUser, query: str) -> SearchResults:
     """Find the user's conversations whose title or messages contain every word of the query."""
     terms = search_terms(query=query)
     conversations = Conversation.objects.filter(owner=user)
-    messages = Message.objects.filter(conversation__owner=user).select_related("conversation")
+    # Messages of the branch shown: a hit opens the conversation at that message.
+    messages = Message.objects.filter(conversation__owner=user, off_branch=False).select_related(
+        "conversation"
+    )
     message_order: list = ["-id"]
     if not terms:
         conversations, messages = conversations.none(), messages.none()

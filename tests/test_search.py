@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from history import add_message
 
+from conversations import services
 from conversations.models import Conversation, Message
 from conversations.search import text_highlight
 
@@ -203,3 +204,12 @@ def test_highlighting_ignores_case_and_keeps_the_original_text():
     marked = text_highlight(text="Busan and BUSAN & busan", terms=["busan"])
 
     assert marked == "<mark>Busan</mark> and <mark>BUSAN</mark> &amp; <mark>busan</mark>"
+
+
+def test_only_the_branch_shown_is_searched(client, alice):
+    conversation = chat(alice, "Trip", "Plan a trip to Jeju", "Sure, Jeju it is.")
+    question = conversation.messages.get(content="Plan a trip to Jeju")
+    services.turn_edit(conversation=conversation, message_id=question.pk, content="Plan Busan")
+
+    assert hit_count(search_as(client, alice, "Jeju")) == 0
+    assert hit_count(search_as(client, alice, "Busan")) == 1

@@ -126,13 +126,28 @@
     }
   });
   // Redrawing the branch (another version chosen) keeps the reader's place.
-  var keptScroll = null;
+  // Focus stays on the version buttons that were used (the same versions of the
+  // same message, now showing another one).
+  var keptScroll = null, keptFocus = null;
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "messages") keptScroll = messages().scrollTop;
+    if (!event.detail.target || event.detail.target.id !== "messages") return;
+    keptScroll = messages().scrollTop;
+    var active = document.activeElement;
+    var versions = active && active.closest ? active.closest("[data-versions-of]") : null;
+    keptFocus = versions
+      ? {of: versions.getAttribute("data-versions-of"), label: active.getAttribute("aria-label")}
+      : null;
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
     if (keptScroll !== null && !stickToBottom) messages().scrollTop = keptScroll;
     keptScroll = null;
+    if (keptFocus) {
+      var nav = document.querySelector('[data-versions-of="' + keptFocus.of + '"]');
+      var buttons = nav ? nav.querySelectorAll("button:not([disabled])") : [];
+      var same = nav ? nav.querySelector('button[aria-label="' + keptFocus.label + '"]:not([disabled])') : null;
+      if (same || buttons.length) (same || buttons[0]).focus();
+      keptFocus = null;
+    }
     follow();
   });
   document.addEventListener("DOMContentLoaded", function () {
