@@ -6,7 +6,7 @@ PY := .venv/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install install-test lint bench clean
+.PHONY: run test install install-test messages lint bench clean
 
 install:
 	@scripts/install
@@ -14,7 +14,11 @@ install:
 install-test:
 	@scripts/install test
 
-run: install
+# Translations are compiled at build time (*.mo are not committed).
+messages:
+	@$(PY) manage.py compilemessages --ignore .venv -v 0
+
+run: install messages
 	@$(PY) manage.py migrate --noinput -v 0
 	@echo ""
 	@echo "  Parley is starting on http://$(HOST):$(PORT)/  (sign up on that page to chat)"
@@ -23,7 +27,7 @@ run: install
 	@echo ""
 	@$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install-test
+test: install-test messages
 	@echo "==> Tests on SQLite with the in-memory channel layer"
 	@$(PY) -m pytest
 	@if scripts/services-up; then \

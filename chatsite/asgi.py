@@ -12,6 +12,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.http import HttpRequest  # noqa: E402
+from django.utils import translation  # noqa: E402
 
 from conversations.backends.registry import models_warm_up  # noqa: E402
 from conversations.generation import STALE_AFTER  # noqa: E402
@@ -24,11 +26,33 @@ if settings.PARLEY_STARTUP_TASKS:
     # Answers a dead process left half-written keep their text, marked interrupted.
     messages_interrupt_stale(older_than=STALE_AFTER)
 
+
+
+class WebsocketLocaleMiddleware:
+    """Speak the page's language on the socket: the language cookie, else Accept-Language.
+
+    LocaleMiddleware only sees HTTP; this picks the language the same way, so the
+    frames and refusals a consumer sends match the page they are swapped into.
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        request = HttpRequest()
+        request.COOKIES = scope.get("cookies", {})  # parsed by AuthMiddlewareStack
+        headers = dict(scope.get("headers", []))
+        accept = headers.get(b"accept-language", b"").decode("latin-1")
+        request.META["HTTP_ACCEPT_LANGUAGE"] = accept
+        with translation.override(translation.get_language_from_request(request)):
+            return await self.inner(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(WebsocketLocaleMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -23,6 +23,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
@@ -55,10 +56,13 @@ def usage_range(query: QueryDict, *, today: date) -> tuple[date, date]:
     since = _query_day(query, "since", default=until - timedelta(days=USAGE_DEFAULT_DAYS - 1))
     if since > until:
         raise ValidationError(
-            f"The start date ({since:%Y-%m-%d}) is after the end date ({until:%Y-%m-%d})."
+            _("The start date (%(since)s) is after the end date (%(until)s).")
+            % {"since": f"{since:%Y-%m-%d}", "until": f"{until:%Y-%m-%d}"}
         )
     if (until - since).days + 1 > USAGE_MAX_DAYS:
-        raise ValidationError(f"Choose a period of at most {USAGE_MAX_DAYS} days.")
+        raise ValidationError(
+            _("Choose a period of at most %(days)s days.") % {"days": USAGE_MAX_DAYS}
+        )
     return since, until
 
 
@@ -71,8 +75,11 @@ def _query_day(query: QueryDict, name: str, *, default: date) -> date:
     except ValueError:
         shown = Truncator(raw).chars(30)
         raise ValidationError(
-            f"“{name}” must be a date written YYYY-MM-DD, such as {default:%Y-%m-%d}; "
-            f"“{shown}” is not."
+            _(
+                "“%(name)s” must be a date written YYYY-MM-DD, such as %(example)s; "
+                "“%(shown)s” is not."
+            )
+            % {"name": name, "example": f"{default:%Y-%m-%d}", "shown": shown}
         ) from None
 
 
@@ -134,7 +141,7 @@ def usage_chart(*, days: list[DayUsage], since: date, until: date, metric: str) 
                 width=round(step * 0.8, 2),
                 height=height,
                 center=round(_CHART_MARGIN + (index + 0.5) * step, 2),
-                tick=f"{day:%b} {day.day}" if index % every == 0 else "",
+                tick=date_format(day, "M j") if index % every == 0 else "",
             )
         )
     return Chart(

@@ -9,6 +9,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.utils.translation import gettext
 
 from conversations import frames, selectors, services
 from conversations.backends import UnknownModelError
@@ -99,7 +100,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 raise ValueError("not an object")
         except ValueError:
             logger.info("malformed frame on %s", self.group)
-            await self.send(text_data=frames.alert("That request was not understood."))
+            await self.send(text_data=frames.alert(gettext("That request was not understood.")))
             return
         action = data.get("action", "send")
         if action == "stop":
@@ -114,7 +115,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._branch(data.get("message_id"), data.get("step"))
         else:
             logger.info("unknown action %r on %s", str(action)[:40], self.group)
-            await self.send(text_data=frames.alert(f"Unknown action: {str(action)[:40]}"))
+            await self.send(text_data=frames.alert(
+                gettext("Unknown action: %(action)s") % {"action": str(action)[:40]}
+            ))
 
     async def _send_message(self, content: Any) -> None:
         try:
@@ -126,7 +129,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=frames.composer_reset(self.conversation))
 
     async def _regenerate(self, message_id: Any) -> None:
-        message_id = await self._message_id(message_id, "Nothing to write again.")
+        message_id = await self._message_id(message_id, gettext("Nothing to write again."))
         if message_id is None:
             return
         try:
@@ -135,7 +138,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._refuse(exc)
 
     async def _edit(self, message_id: Any, content: Any) -> None:
-        message_id = await self._message_id(message_id, "Nothing to edit.")
+        message_id = await self._message_id(message_id, gettext("Nothing to edit."))
         if message_id is None:
             return
         try:
@@ -144,7 +147,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._refuse(exc)
 
     async def _branch(self, message_id: Any, step: Any) -> None:
-        message_id = await self._message_id(message_id, "No such version.")
+        message_id = await self._message_id(message_id, gettext("No such version."))
         if message_id is None:
             return
         try:
@@ -171,7 +174,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=frames.alert(text))
 
     async def _stop(self, message_id: Any) -> None:
-        message_id = await self._message_id(message_id, "Nothing to stop.")
+        message_id = await self._message_id(message_id, gettext("Nothing to stop."))
         if message_id is None:
             return
         ids = await database_call(selectors.message_streaming_ids)(conversation=self.conversation)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext as _
+
 from conversations.backends import ModelConfig, get_catalog
 from conversations.models import Conversation, Message
 from conversations.tokens import (
@@ -83,7 +85,7 @@ def _counts_newest_first(conversation: Conversation, encoding: str, before_id: i
 def _with_counts(rows: list[tuple[int, int | None, str]], encoding: str):
     stale = [row[0] for row in rows if row[1] is None or row[2] != encoding]
     recounted = message_counts_refresh(ids=stale, encoding=encoding) if stale else {}
-    for message_id, tokens, _ in rows:
+    for message_id, tokens, _encoding in rows:
         yield message_id, recounted.get(message_id, tokens)
 
 
@@ -131,10 +133,19 @@ def window_build(
         used += draft_tokens
     if used > budget:
         raise PromptTooLongError(
-            f"This message is too long for {model.label}: it needs {used:,} tokens "
-            f"(with the system prompt), but the model's window of {model.context_window:,} "
-            f"tokens leaves {budget:,} once {model.max_output_tokens:,} are reserved for "
-            "the answer.",
+            _(
+                "This message is too long for %(model)s: it needs %(needed)s tokens "
+                "(with the system prompt), but the model's window of %(window)s "
+                "tokens leaves %(budget)s once %(reserved)s are reserved for "
+                "the answer."
+            )
+            % {
+                "model": model.label,
+                "needed": f"{used:,}",
+                "window": f"{model.context_window:,}",
+                "budget": f"{budget:,}",
+                "reserved": f"{model.max_output_tokens:,}",
+            },
             needed=used,
             available=budget,
         )

@@ -20,6 +20,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_list_for_user, message_list
@@ -174,17 +175,21 @@ def export_file_parse(*, raw: bytes) -> Any:
     """Decode an uploaded export file, or raise ValidationError saying why it cannot be read."""
     if len(raw) > IMPORT_MAX_BYTES:
         raise ValidationError(
-            f"The file is {len(raw):,} bytes; the limit is {IMPORT_MAX_BYTES:,} bytes."
+            _("The file is %(size)s bytes; the limit is %(limit)s bytes.")
+            % {"size": f"{len(raw):,}", "limit": f"{IMPORT_MAX_BYTES:,}"}
         )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValidationError("The file is not UTF-8 text; upload a Parley JSON export.") from None
+        raise ValidationError(
+            _("The file is not UTF-8 text; upload a Parley JSON export.")
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(
-            f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+            _("The file is not valid JSON: %(problem)s at line %(line)s, column %(column)s.")
+            % {"problem": exc.msg, "line": exc.lineno, "column": exc.colno}
         ) from None
 
 
@@ -193,28 +198,41 @@ class _Fields:
 
     def __init__(self, value: Any, path: str) -> None:
         if not isinstance(value, dict):
-            raise ValidationError(f"{path} must be an object, not {_kind(value)}.")
+            raise ValidationError(
+                _("%(field)s must be an object, not %(kind)s.")
+                % {"field": path, "kind": _kind(value)}
+            )
         self.value = value
         self.path = path
 
     def fail(self, key: str, problem: str) -> ValidationError:
-        return ValidationError(f"{self.path}.{key} {problem}")
+        return ValidationError(
+            _("%(field)s %(problem)s") % {"field": f"{self.path}.{key}", "problem": problem}
+        )
 
     def text(self, key: str, *, default: str | None = "", max_length: int | None = None) -> str:
         value = self.value.get(key, default)
         if value is None and default is not None:
             value = default
         if not isinstance(value, str):
-            raise self.fail(key, f"must be text, not {_kind(value)}.")
+            raise self.fail(key, _("must be text, not %(kind)s.") % {"kind": _kind(value)})
         if max_length is not None and len(value) > max_length:
-            raise self.fail(key, f"is {len(value):,} characters long; the limit is {max_length}.")
+            raise self.fail(
+                key,
+                _("is %(length)s characters long; the limit is %(limit)s.")
+                % {"length": f"{len(value):,}", "limit": max_length},
+            )
         return value
 
     def choice(self, key: str, choices: type[Message.Role] | type[Message.Status], what: str):
         value = self.value.get(key)
         if value not in choices.values:
             allowed = ", ".join(choices.values)
-            raise self.fail(key, f"is an unknown {what} {value!r}; expected one of: {allowed}.")
+            raise self.fail(
+                key,
+                _("is an unknown %(what)s %(value)r; expected one of: %(allowed)s.")
+                % {"what": what, "value": value, "allowed": allowed},
+            )
         return value
 
     def count(self, key: str) -> int | None:
@@ -222,13 +240,14 @@ class _Fields:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT_MAX:
-            raise self.fail(key, f"must be a whole number of 0 or more, or null, not {value!r}.")
+            problem = _("must be a whole number of 0 or more, or null, not %(value)r.")
+            raise self.fail(key, problem % {"value": value})
         return value
 
     def flag(self, key: str) -> bool:
         value = self.value.get(key, False)
         if not isinstance(value, bool):
-            raise self.fail(key, f"must be true or false, not {value!r}.")
+            raise self.fail(key, _("must be true or false, not %(value)r.") % {"value": value})
         return value
 
     def cost(self, key: str) -> Decimal:
@@ -236,16 +255,21 @@ class _Fields:
         if value is None:
             return Decimal("0")
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.fail(key, f"must be a decimal number as a string, not {_kind(value)}.")
+            raise self.fail(
+                key,
+                _("must be a decimal number as a string, not %(kind)s.") % {"kind": _kind(value)},
+            )
         try:
             amount = Decimal(str(value))
         except InvalidOperation:
-            raise self.fail(key, f"is not a decimal number: {value!r}.") from None
+            problem = _("is not a decimal number: %(value)r.") % {"value": value}
+            raise self.fail(key, problem) from None
         if not amount.is_finite() or amount < 0:
-            raise self.fail(key, f"must be a cost of 0 or more, not {value!r}.")
+            problem = _("must be a cost of 0 or more, not %(value)r.") % {"value": value}
+            raise self.fail(key, problem)
         amount = amount.quantize(Decimal(1).scaleb(-_COST_PLACES))
         if len(amount.as_tuple().digits) > _COST_MAX_DIGITS:
-            raise self.fail(key, f"is too large: {value!r}.")
+            raise self.fail(key, _("is too large: %(value)r.") % {"value": value})
         return amount
 
     def moment(self, key: str) -> datetime | None:
@@ -254,7 +278,9 @@ class _Fields:
             return None
         parsed = parse_datetime(value) if isinstance(value, str) else None
         if parsed is None:
-            raise self.fail(key, f"must be an ISO 8601 date and time, not {value!r}.")
+            raise self.fail(
+                key, _("must be an ISO 8601 date and time, not %(value)r.") % {"value": value}
+            )
         if timezone.is_naive(parsed):
             parsed = timezone.make_aware(parsed, timezone.UTC)
         return parsed
@@ -262,7 +288,7 @@ class _Fields:
     def items(self, key: str) -> list:
         value = self.value.get(key)
         if not isinstance(value, list):
-            raise self.fail(key, f"must be a list, not {_kind(value)}.")
+            raise self.fail(key, _("must be a list, not %(kind)s.") % {"kind": _kind(value)})
         return value
 
 
@@ -271,11 +297,11 @@ def _kind(value: Any) -> str:
         return "null"
     return {
         bool: "true/false",
-        int: "a number",
-        float: "a number",
-        str: "text",
-        list: "a list",
-        dict: "an object",
+        int: _("a number"),
+        float: _("a number"),
+        str: _("text"),
+        list: _("a list"),
+        dict: _("an object"),
     }.get(type(value), type(value).__name__)
 
 
@@ -294,7 +320,10 @@ def _message_read(value: Any, path: str, index: int) -> tuple[Message, Any, date
     if parent is not _PARENT_UNSET and parent is not None and (
         isinstance(parent, bool) or not isinstance(parent, int) or not 0 <= parent < index
     ):
-        raise fields.fail("parent", f"must be the position of an earlier message, not {parent!r}.")
+        raise fields.fail(
+            "parent",
+            _("must be the position of an earlier message, not %(value)r.") % {"value": parent},
+        )
     message = Message(
         role=fields.choice("role", Message.Role, "role"),
         content=fields.text("content", default=None),
@@ -319,7 +348,7 @@ def _conversation_read(value: Any, path: str) -> dict[str, Any]:
     fields = _Fields(value, path)
     model_id = fields.text("model_id", default=None, max_length=_MODEL_ID_MAX).strip()
     if not model_id:
-        raise fields.fail("model_id", "cannot be empty.")
+        raise fields.fail("model_id", _("cannot be empty."))
     return {
         "title": fields.text("title", max_length=_TITLE_MAX),
         "model_id": model_id,
@@ -336,11 +365,14 @@ def _conversation_read(value: Any, path: str) -> dict[str, Any]:
 def conversations_import_check(*, data: Any) -> list[dict[str, Any]]:
     """Check a whole export document; raise ValidationError naming the first wrong field."""
     if not isinstance(data, dict):
-        raise ValidationError(f"The file must hold a JSON object, not {_kind(data)}.")
+        raise ValidationError(
+            _("The file must hold a JSON object, not %(kind)s.") % {"kind": _kind(data)}
+        )
     found = data.get("format")
     if found != FORMAT:
         raise ValidationError(
-            f"This is not a Parley export: format is {found!r}, expected {FORMAT!r}."
+            _("This is not a Parley export: format is %(found)r, expected %(expected)r.")
+            % {"found": found, "expected": FORMAT}
         )
     fields = _Fields(data, "file")
     return [
@@ -357,8 +389,11 @@ def _branch_check(conversation: Conversation, path: str) -> None:
     ):
         if parent_id != expected:
             raise ValidationError(
-                f"{path}.messages: the messages with off_branch false must form one "
-                "line, each one's parent the one before it."
+                _(
+                    "%(field)s: the messages with off_branch false must form one "
+                    "line, each one's parent the one before it."
+                )
+                % {"field": f"{path}.messages"}
             )
         expected = message_id
 
@@ -375,7 +410,7 @@ def conversations_import(*, owner: AbstractBaseUser, data: Any) -> list[Conversa
                 model_id=item["model_id"],
                 system_prompt=item["system_prompt"],
             )
-            messages = [message for message, _, _ in item["messages"]]
+            messages = [message for message, _parent, _moment in item["messages"]]
             for message in messages:
                 message.conversation = conversation
             # Ids, and with them the order, follow the file.

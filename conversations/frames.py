@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils.html import escape, format_html
+from django.utils.translation import ngettext
 
 from conversations import selectors
 from conversations.context import Gauge, conversation_gauge
@@ -59,7 +60,9 @@ def body_append(message_id: int, text: str) -> str:
 
 def queued(message_id: int, ahead: int) -> str:
     """Tell the user their reply waits behind others."""
-    label = "Queued: 1 answer ahead" if ahead == 1 else f"Queued: {ahead} answers ahead"
+    label = ngettext(
+        "Queued: %(count)s answer ahead", "Queued: %(count)s answers ahead", ahead
+    ) % {"count": ahead}
     return format_html(
         '<div id="msg-{}-note" class="message-note" hx-swap-oob="true">{}</div>', message_id, label
     )

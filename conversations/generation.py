@@ -24,6 +24,7 @@ from datetime import timedelta
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils.translation import gettext
 
 from conversations import services, titles
 from conversations.backends import BackendError, ModelConfig, Queued, Usage, get_backend
@@ -381,7 +382,9 @@ async def _run(
                     publisher.add(event)
     except TimeoutError:
         status = Message.Status.ERROR
-        error = f"The model did not start answering within {first_token_timeout:g} s."
+        error = gettext("The model did not start answering within %(seconds)s s.") % {
+            "seconds": f"{first_token_timeout:g}"
+        }
         logger.warning("generation %s: no first token in time", generation.message_id)
     except asyncio.CancelledError:
         status = Message.Status.STOPPED if generation.stop_requested else Message.Status.INTERRUPTED

@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from accounts.models import UserLimits
 from conversations.models import Message
@@ -53,10 +55,13 @@ def limits_for(*, user: AbstractBaseUser) -> Limits:
 def _wait(delta: timedelta) -> str:
     seconds = max(int(delta.total_seconds()), 1)
     if seconds < 120:
-        return f"{seconds} s"
+        return _("%(seconds)s s") % {"seconds": seconds}
     if seconds < 2 * 3600:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+        return _("%(minutes)s min") % {"minutes": seconds // 60}
+    return _("%(hours)s h %(minutes)s min") % {
+        "hours": seconds // 3600,
+        "minutes": seconds % 3600 // 60,
+    }
 
 
 def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
@@ -74,8 +79,11 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
         if len(recent) >= limits.messages_per_minute:
             resets = recent[0] + timedelta(minutes=1)
             raise QuotaExceededError(
-                f"You reached your limit of {limits.messages_per_minute} messages per minute. "
-                f"Try again in {_wait(resets - now)}."
+                _(
+                    "You reached your limit of %(limit)s messages per minute. "
+                    "Try again in %(wait)s."
+                )
+                % {"limit": limits.messages_per_minute, "wait": _wait(resets - now)}
             )
 
     local_now = timezone.localtime(now)
@@ -88,8 +96,15 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
         if total >= limits.tokens_per_day:
             resets = day_start + timedelta(days=1)
             raise QuotaExceededError(
-                f"You reached your limit of {limits.tokens_per_day:,} tokens per day "
-                f"({total:,} used today). It resets at midnight, in {_wait(resets - local_now)}."
+                _(
+                    "You reached your limit of %(limit)s tokens per day "
+                    "(%(used)s used today). It resets at midnight, in %(wait)s."
+                )
+                % {
+                    "limit": f"{limits.tokens_per_day:,}",
+                    "used": f"{total:,}",
+                    "wait": _wait(resets - local_now),
+                }
             )
 
     if limits.cost_per_month:
@@ -99,6 +114,13 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
         if spent >= limits.cost_per_month:
             next_month = (month_start + timedelta(days=32)).replace(day=1)
             raise QuotaExceededError(
-                f"You reached your limit of ${limits.cost_per_month:,.2f} per month "
-                f"(${spent:,.4f} spent). It resets on {date_format(next_month, 'N j')}."
+                _(
+                    "You reached your limit of %(limit)s per month "
+                    "(%(spent)s spent). It resets on %(day)s."
+                )
+                % {
+                    "limit": f"${limits.cost_per_month:,.2f}",
+                    "spent": f"${spent:,.4f}",
+                    "day": date_format(next_month, pgettext("date format", "N j")),
+                }
             )

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Message, SharedLink
 
@@ -47,12 +48,12 @@ def sidebar_period(*, moment: datetime, today: date) -> str:
     """Name the sidebar group of a moment: Today, Yesterday, Previous 7 days or Older."""
     day = timezone.localdate(moment)
     if day >= today:
-        return "Today"
+        return _("Today")
     if day == today - timedelta(days=1):
-        return "Yesterday"
+        return _("Yesterday")
     if day >= today - timedelta(days=7):
-        return "Previous 7 days"
-    return "Older"
+        return _("Previous 7 days")
+    return _("Older")
 
 
 def _cursor_format(conversation: Conversation) -> str:
@@ -65,7 +66,9 @@ def _cursor_parse(cursor: str) -> tuple[datetime, int]:
         micros, pk = (int(part) for part in cursor.split("_"))
         return EPOCH + timedelta(microseconds=micros), pk
     except (ValueError, OverflowError):
-        raise ValidationError(f"Not a sidebar cursor: {cursor[:40]!r}.") from None
+        raise ValidationError(
+            _("Not a sidebar cursor: %(cursor)r.") % {"cursor": cursor[:40]}
+        ) from None
 
 
 def conversation_list_sidebar(*, user: AbstractBaseUser) -> QuerySet[Conversation]:

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import Truncator
+from django.utils.translation import gettext as _
 
 from conversations.backends import ModelConfig, Usage, get_catalog, get_model
 from conversations.context import Window, window_build
@@ -47,7 +48,10 @@ class Turn:
 def _require_usable(model: ModelConfig) -> ModelConfig:
     """Return the model, or raise ValidationError saying why it cannot be used now."""
     if not model.usable:
-        raise ValidationError(f"{model.label} cannot be used now: {model.unusable_reason()}.")
+        raise ValidationError(
+            _("%(model)s cannot be used now: %(reason)s.")
+            % {"model": model.label, "reason": model.unusable_reason()}
+        )
     return model
 
 
@@ -71,9 +75,9 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     """Give the conversation a title chosen by its owner."""
     title = " ".join(title.split())
     if not title:
-        raise ValidationError("A title cannot be empty.")
+        raise ValidationError(_("A title cannot be empty."))
     if len(title) > 200:
-        raise ValidationError("A title can be at most 200 characters.")
+        raise ValidationError(_("A title can be at most 200 characters."))
     conversation.title = title
     conversation.title_source = Conversation.TitleSource.USER
     conversation.save(update_fields=["title", "title_source", "updated_at"])
@@ -96,7 +100,8 @@ def conversation_set_system_prompt(
     limit = settings.PARLEY_MAX_MESSAGE_CHARS
     if len(system_prompt) > limit:
         raise ValidationError(
-            f"The system prompt is {len(system_prompt):,} characters long; the limit is {limit:,}."
+            _("The system prompt is %(length)s characters long; the limit is %(limit)s.")
+            % {"length": f"{len(system_prompt):,}", "limit": f"{limit:,}"}
         )
     conversation.system_prompt = system_prompt
     conversation.save(update_fields=["system_prompt", "updated_at"])
@@ -146,7 +151,7 @@ def shared_link_share(*, conversation: Conversation) -> SharedLink:
         .first()
     )
     if last is None:
-        raise ValidationError("There is nothing to share yet: send a message first.")
+        raise ValidationError(_("There is nothing to share yet: send a message first."))
     with transaction.atomic():
         link = (
             SharedLink.objects.select_for_update()
@@ -202,20 +207,21 @@ def shared_link_fork(*, link: SharedLink, reader: AbstractBaseUser) -> Conversat
 def message_validate(content: str) -> str:
     """Return the message to send, or raise ValidationError saying what is wrong."""
     if not isinstance(content, str):
-        raise ValidationError("The message must be text.")
+        raise ValidationError(_("The message must be text."))
     if not content.strip():
-        raise ValidationError("Type a message first.")
+        raise ValidationError(_("Type a message first."))
     limit = settings.PARLEY_MAX_MESSAGE_CHARS
     if len(content) > limit:
         raise ValidationError(
-            f"This message is {len(content):,} characters long; the limit is {limit:,}."
+            _("This message is %(length)s characters long; the limit is %(limit)s.")
+            % {"length": f"{len(content):,}", "limit": f"{limit:,}"}
         )
     return content
 
 
 def _require_idle(conversation: Conversation) -> None:
     if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-        raise ValidationError("Wait for the answer to finish, or stop it, before sending.")
+        raise ValidationError(_("Wait for the answer to finish, or stop it, before sending."))
 
 
 def _branch_leaf(conversation: Conversation) -> Message | None:
@@ -229,7 +235,9 @@ def _branch_leave(conversation: Conversation, *, first: Message) -> None:
     Raises ValidationError when `first` already left it (another view was quicker).
     """
     if not Message.objects.filter(pk=first.pk, off_branch=False).update(off_branch=True):
-        raise ValidationError("This message was changed in another window; reload to see it.")
+        raise ValidationError(
+            _("This message was changed in another window; reload to see it.")
+        )
     conversation.messages.filter(off_branch=False, id__gt=first.pk).update(off_branch=True)
 
 
@@ -299,7 +307,7 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
 def _branch_message(conversation: Conversation, message_id: int, role: str) -> Message:
     message = conversation.messages.filter(pk=message_id, role=role, off_branch=False).first()
     if message is None:
-        raise ValidationError("That message is not on the branch shown; reload to see it.")
+        raise ValidationError(_("That message is not on the branch shown; reload to see it."))
     return message
 
 
@@ -338,10 +346,10 @@ def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
     """
     answer = _branch_message(conversation, message_id, Message.Role.ASSISTANT)
     if not answer.can_regenerate:
-        raise ValidationError("This answer is still being written.")
+        raise ValidationError(_("This answer is still being written."))
     question = answer.parent
     if question is None or question.role != Message.Role.USER:
-        raise ValidationError("There is no question to answer again.")
+        raise ValidationError(_("There is no question to answer again."))
     quota_check(user=conversation.owner)
     model = _require_usable(get_model(conversation.model_id))
     _require_idle(conversation)
@@ -371,16 +379,16 @@ def branch_switch(*, conversation: Conversation, message_id: int, step: int) -> 
     Returns the alternative now shown; raises ValidationError when there is none.
     """
     if step not in (-1, 1):
-        raise ValidationError("Choose the previous or the next version.")
+        raise ValidationError(_("Choose the previous or the next version."))
     shown = conversation.messages.filter(pk=message_id, off_branch=False).first()
     if shown is None:
-        raise ValidationError("That message is not on the branch shown; reload to see it.")
+        raise ValidationError(_("That message is not on the branch shown; reload to see it."))
     _require_idle(conversation)
     siblings = conversation.messages.filter(parent_id=shown.parent_id).order_by("id")
     ids = list(siblings.values_list("id", flat=True))
     position = ids.index(shown.pk) + step
     if not 0 <= position < len(ids):
-        raise ValidationError("There is no other version that way.")
+        raise ValidationError(_("There is no other version that way."))
     target_id = ids[position]
     # Descendants have larger ids than their ancestors: one query of pairs suffices.
     parents = dict(

@@ -16,6 +16,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -181,7 +183,10 @@ def _posted_choice(request: HttpRequest, name: str) -> bool:
     """Read a "true"/"false" form field, or raise ValidationError."""
     value = request.POST.get(name, "")
     if value not in ("true", "false"):
-        raise ValidationError(f"{name} must be true or false, not {value[:20]!r}.")
+        raise ValidationError(
+            _("%(name)s must be true or false, not %(value)r.")
+            % {"name": name, "value": value[:20]}
+        )
     return value == "true"
 
 
@@ -205,7 +210,9 @@ def conversation_pin(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     except ValidationError as exc:
         return HttpResponseBadRequest(exc.messages[0], content_type="text/plain; charset=utf-8")
     services.conversation_pin(conversation=conversation, pinned=pinned)
-    done = f"Pinned “{conversation}”." if pinned else f"Unpinned “{conversation}”."
+    done = (_("Pinned “%(title)s”.") if pinned else _("Unpinned “%(title)s”.")) % {
+        "title": conversation
+    }
     return _organized(request, conversation, done)
 
 
@@ -218,7 +225,9 @@ def conversation_archive(request: HtmxHttpRequest, public_id: str) -> HttpRespon
     except ValidationError as exc:
         return HttpResponseBadRequest(exc.messages[0], content_type="text/plain; charset=utf-8")
     services.conversation_archive(conversation=conversation, archived=archived)
-    done = f"Archived “{conversation}”." if archived else f"Unarchived “{conversation}”."
+    done = (_("Archived “%(title)s”.") if archived else _("Unarchived “%(title)s”.")) % {
+        "title": conversation
+    }
     return _organized(request, conversation, done)
 
 
@@ -254,7 +263,7 @@ def conversation_delete(request: HtmxHttpRequest, public_id: str) -> HttpRespons
         return render(request, "conversations/delete.html", {"conversation": conversation})
     title = str(conversation)
     services.conversation_delete(conversation=conversation)
-    flash.success(request, f"Deleted “{title}”.")
+    flash.success(request, _("Deleted “%(title)s”.") % {"title": title})
     if request.htmx:
         return HttpResponseClientRedirect("/")
     return redirect("conversations:home")
@@ -276,7 +285,8 @@ def conversation_share(request: HtmxHttpRequest, public_id: str) -> HttpResponse
     if error:
         flash.error(request, error)
     else:
-        flash.success(request, f"Shared: {request.build_absolute_uri(link.get_absolute_url())}")
+        url = request.build_absolute_uri(link.get_absolute_url())
+        flash.success(request, _("Shared: %(url)s") % {"url": url})
     return redirect(conversation)
 
 
@@ -295,7 +305,7 @@ def shared_link_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.htmx and request.POST.get("from") == "conversation":
         context = {"conversation": link.conversation, "link": None}
         return render(request, f"{PAGE}#share-panel", context)
-    flash.success(request, f"Revoked the link to “{link.conversation}”.")
+    flash.success(request, _("Revoked the link to “%(title)s”.") % {"title": link.conversation})
     return redirect("conversations:shared_links")
 
 
@@ -309,7 +319,7 @@ def shared_conversation(request: HtmxHttpRequest, token: str) -> HttpResponse:
     services.shared_link_count_view(link=link)
     context = {
         "link": link,
-        "title": link.conversation.title or "Shared conversation",
+        "title": link.conversation.title or _("Shared conversation"),
         "chat_messages": list(selectors.shared_messages(link=link)),
         "shared": True,
     }
@@ -389,11 +399,11 @@ def conversations_import(request: HtmxHttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     try:
         if upload is None:
-            raise ValidationError("Choose a Parley JSON export file to import.")
+            raise ValidationError(_("Choose a Parley JSON export file to import."))
         if upload.size > exports.IMPORT_MAX_BYTES:
             raise ValidationError(
-                f"The file is {upload.size:,} bytes; "
-                f"the limit is {exports.IMPORT_MAX_BYTES:,} bytes."
+                _("The file is %(size)s bytes; the limit is %(limit)s bytes.")
+                % {"size": f"{upload.size:,}", "limit": f"{exports.IMPORT_MAX_BYTES:,}"}
             )
         data = exports.export_file_parse(raw=upload.read())
         imported = exports.conversations_import(owner=request.user, data=data)
@@ -401,7 +411,11 @@ def conversations_import(request: HtmxHttpRequest) -> HttpResponse:
         context = _import_context(request.user, import_error=exc.messages[0])
         return render(request, IMPORT_PAGE, context, status=400)
     count = len(imported)
-    flash.success(request, f"Imported {count} conversation{'' if count == 1 else 's'}.")
+    flash.success(
+        request,
+        ngettext("Imported %(count)s conversation.", "Imported %(count)s conversations.", count)
+        % {"count": count},
+    )
     return redirect("conversations:home")
 
 

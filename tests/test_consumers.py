@@ -33,7 +33,7 @@ SNAPSHOT = re.compile(
     re.S,
 )
 FINISHED = re.compile(
-    r'<article id="msg-(\d+)" class="message message--assistant is-(\w+)" hx-swap-oob="true">'
+    r'<article id="msg-(\d+)" class="message message--assistant is-(\w+)"[^>]* hx-swap-oob="true">'
 )
 ALERT = re.compile(
     r'<div id="chat-alert" class="alert" role="alert" hx-swap-oob="true">(.*?)</div>', re.S

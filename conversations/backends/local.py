@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from conversations.backends.base import Backend, BackendError, Queued, StreamEvent, Usage
 from conversations.backends.registry import ModelConfig
 
@@ -60,7 +62,9 @@ class LocalLlamaBackend(Backend):
                 return
             path = self.model.local_path()
             if path is None:
-                raise BackendError(f"The model file for {self.model.label} is missing.")
+                raise BackendError(
+                    _("The model file for %(model)s is missing.") % {"model": self.model.label}
+                )
             import llama_cpp.llama_cpp as llama_cpp_lib
             from llama_cpp import Llama
 
@@ -144,7 +148,7 @@ class LocalLlamaBackend(Backend):
             emit(exc)
         except Exception as exc:
             logger.exception("local model %s failed", self.model.id)
-            emit(BackendError(f"The local model failed: {exc}"))
+            emit(BackendError(_("The local model failed: %(error)s") % {"error": exc}))
         finally:
             # Leave the queue count first, so whoever comes next sees it free.
             loop.call_soon_threadsafe(finished)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import httpx2
 import openai
+from django.utils.translation import gettext as _
 
 from conversations.backends.base import Backend, BackendError, StreamEvent, Usage
 from conversations.backends.registry import ModelConfig
@@ -78,7 +79,8 @@ class OpenAICompatibleBackend(Backend):
                         raise ValueError("chunk is not an object")
                     if chunk.get("error"):
                         raise BackendError(
-                            f"The model's server sent an error: {_error_text(chunk['error'])}",
+                            _("The model's server sent an error: %(detail)s")
+                            % {"detail": _error_text(chunk["error"])},
                             retryable=True,
                         )
                     if reported := chunk.get("usage"):
@@ -94,11 +96,11 @@ class OpenAICompatibleBackend(Backend):
             raise _backend_error(exc, self.model) from exc
         except httpx2.HTTPError as exc:  # the raw stream is read below the client's wrapping
             raise BackendError(
-                "The connection to the model's server failed.", retryable=True
+                _("The connection to the model's server failed."), retryable=True
             ) from exc
         except (ValueError, AttributeError, TypeError) as exc:  # not the JSON we expect
             raise BackendError(
-                "The model's server sent a malformed reply.", retryable=True
+                _("The model's server sent a malformed reply."), retryable=True
             ) from exc
         if usage is not None:
             yield usage
@@ -113,25 +115,39 @@ def _error_text(error: object) -> str:
 def _backend_error(exc: openai.APIError, model: ModelConfig) -> BackendError:
     """Translate the client's exception into a message a user can act on."""
     if isinstance(exc, openai.AuthenticationError):
-        return BackendError("The model's API key was refused.")
+        return BackendError(_("The model's API key was refused."))
     if isinstance(exc, openai.PermissionDeniedError):
-        return BackendError("The model's API key was refused (permission denied).")
+        return BackendError(_("The model's API key was refused (permission denied)."))
     if isinstance(exc, openai.RateLimitError):
         retry_after = exc.response.headers.get("retry-after", "")
-        hint = f" Retry in {retry_after} s." if retry_after.isdigit() else ""
-        return BackendError(f"The model is rate limited.{hint}", retryable=True)
+        if retry_after.isdigit():
+            text = _("The model is rate limited. Retry in %(seconds)s s.") % {
+                "seconds": retry_after
+            }
+        else:
+            text = _("The model is rate limited.")
+        return BackendError(text, retryable=True)
     if isinstance(exc, openai.NotFoundError):
-        return BackendError(f"The server does not know the model {model.upstream!r}.")
+        return BackendError(
+            _("The server does not know the model %(model)r.") % {"model": model.upstream}
+        )
     if isinstance(exc, openai.BadRequestError):
-        return BackendError(f"The model refused the request: {_detail(exc)}")
+        return BackendError(
+            _("The model refused the request: %(detail)s") % {"detail": _detail(exc)}
+        )
     if isinstance(exc, openai.APITimeoutError):
-        return BackendError("The model did not answer in time.", retryable=True)
+        return BackendError(_("The model did not answer in time."), retryable=True)
     if isinstance(exc, openai.APIConnectionError):
-        return BackendError("The connection to the model's server failed.", retryable=True)
+        return BackendError(_("The connection to the model's server failed."), retryable=True)
     if isinstance(exc, openai.InternalServerError):
-        return BackendError(f"The model's server failed ({exc.status_code}).", retryable=True)
+        return BackendError(
+            _("The model's server failed (%(status)s).") % {"status": exc.status_code},
+            retryable=True,
+        )
     logger.warning("upstream error for %s: %s", model.id, exc)
-    return BackendError(f"The model's server sent an error: {_detail(exc)}", retryable=True)
+    return BackendError(
+        _("The model's server sent an error: %(detail)s") % {"detail": _detail(exc)}, retryable=True
+    )
 
 
 def _detail(exc: openai.APIError) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
 
 from conversations.backends.base import Backend
 
@@ -37,7 +38,7 @@ class UnknownModelError(LookupError):
     """No model with this id is in the catalog."""
 
     def __init__(self, model_id: str) -> None:
-        super().__init__(f"Unknown model {model_id!r}.")
+        super().__init__(_("Unknown model %(model)r.") % {"model": model_id})
         self.model_id = model_id
 
 
@@ -93,15 +94,18 @@ class ModelConfig:
         """Say why this model cannot be used now, or "" when it can."""
         if self.backend == "local":
             if importlib.util.find_spec("llama_cpp") is None:
-                return "llama-cpp-python is not installed"
+                return _("llama-cpp-python is not installed")
             if self.local_path() is None:
-                where = self.path or f"{self.file} in package {self.package}"
-                return f"model file not found ({where})"
+                where = self.path or _("%(file)s in package %(package)s") % {
+                    "file": self.file,
+                    "package": self.package,
+                }
+                return _("model file not found (%(where)s)") % {"where": where}
             return ""
         if self.api_key_env and not self.api_key:
-            return f"{self.api_key_env} is not set"
+            return _("%(variable)s is not set") % {"variable": self.api_key_env}
         if not self.api_key_env and not self.resolved_base_url:
-            return "no base_url for a keyless server"
+            return _("no base_url for a keyless server")
         return ""
 
     @property
@@ -273,7 +277,7 @@ def get_backend(model: ModelConfig) -> Backend:
     with _backends_lock:
         backend = _backends.get(model)
         if backend is None:
-            module_name, _, class_name = BACKEND_CLASSES[model.backend].rpartition(".")
+            module_name, _dot, class_name = BACKEND_CLASSES[model.backend].rpartition(".")
             backend_class = getattr(importlib.import_module(module_name), class_name)
             backend = backend_class(model)
             _backends[model] = backend

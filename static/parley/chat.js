@@ -67,16 +67,21 @@
   });
 
   // Copy: a message's markdown source, or one code block's text.
+  // The words come translated from the page: <body data-i18n-copied="..."> etc.
+  function word(name, english) {
+    var value = document.body && document.body.dataset["i18n" + name];
+    return value || english;
+  }
   function flash(button, text) {
     var before = button.textContent;
     button.textContent = text;
     setTimeout(function () { button.textContent = before; }, 1200);
   }
   function copy(text, button) {
-    if (!navigator.clipboard) { flash(button, "Copy failed"); return; }
+    if (!navigator.clipboard) { flash(button, word("CopyFailed", "Copy failed")); return; }
     navigator.clipboard.writeText(text).then(
-      function () { flash(button, "Copied"); },
-      function () { flash(button, "Copy failed"); }
+      function () { flash(button, word("Copied", "Copied")); },
+      function () { flash(button, word("CopyFailed", "Copy failed")); }
     );
   }
   document.addEventListener("click", function (event) {
@@ -100,7 +105,7 @@
       var button = document.createElement("button");
       button.type = "button";
       button.className = "code-copy-button";
-      button.textContent = "Copy code";
+      button.textContent = word("CopyCode", "Copy code");
       wrapper.insertBefore(button, pre);
     });
   }
