@@ -24,6 +24,7 @@ from datetime import timedelta
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext
 
 from conversations import services, titles
@@ -176,7 +177,14 @@ async def _start(
     # A fresh context: the task must not inherit the request's or the socket's
     # thread-sensitive executor, which is shut down when they end.
     generation.task = asyncio.create_task(
-        _run(generation, turn.model, turn.window.messages, turn.window.input_tokens),
+        _run(
+            generation,
+            turn.model,
+            turn.window.messages,
+            turn.window.input_tokens,
+            # Errors saved with the answer are written in the sender's language.
+            language=translation.get_language(),
+        ),
         name=f"generation-{generation.message_id}",
         context=contextvars.Context(),
     )
@@ -351,7 +359,11 @@ async def _run(
     model: ModelConfig,
     messages: list[dict[str, str]],
     estimated_input_tokens: int,
+    *,
+    language: str | None = None,
 ) -> None:
+    if language:
+        translation.activate(language)  # in this task's own context only
     layer = get_channel_layer()
     publisher = _Publisher(generation)
     control_channel = await layer.new_channel()

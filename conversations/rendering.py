@@ -264,6 +264,21 @@ def markdown_render(text: str) -> str:
     )
 
 
+_DARK_FORMATTER = HtmlFormatter(nowrap=True, classprefix="tok-", style="github-dark")
+# Dark colours where the page is dark: chosen, or the system's unless light was chosen.
+_DARK_SCOPES = (
+    ':root[data-theme="dark"] .markdown pre',
+    ':root:not([data-theme="light"]) .markdown pre',
+)
+
+
 def pygments_css() -> str:
-    """Stylesheet for highlighted code (served as a static file)."""
-    return _FORMATTER.get_style_defs(".markdown pre")
+    """Stylesheet for highlighted code in light and dark themes (static/parley/pygments.css)."""
+    light = _FORMATTER.get_style_defs(".markdown pre")
+    chosen_dark = _DARK_FORMATTER.get_style_defs(_DARK_SCOPES[0])
+    system_dark = _DARK_FORMATTER.get_style_defs(_DARK_SCOPES[1])
+    return (
+        "/* Generated from Pygments (conversations.rendering.pygments_css). */\n"
+        f"{light}\n{chosen_dark}\n"
+        f"@media (prefers-color-scheme: dark) {{\n{system_dark}\n}}\n"
+    )

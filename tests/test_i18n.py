@@ -170,6 +170,37 @@ async def test_websocket_refusal_in_the_socket_language(alice):
     await socket.disconnect()
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_an_answers_error_is_saved_in_the_senders_language(alice, upstream):
+    from test_consumers import read_reply
+
+    from conversations.models import Message
+
+    upstream.fail_status = 401
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    client = Client()
+    await database_sync_to_async(client.force_login)(alice)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    headers = [
+        (b"origin", b"http://localhost"),
+        (b"host", b"localhost"),
+        (b"cookie", cookie),
+        (b"accept-language", b"ko"),
+    ]
+    socket = WebsocketCommunicator(
+        application, f"/ws/c/{conversation.public_id}/", headers=headers
+    )
+    assert (await socket.connect(timeout=10))[0]
+    await socket.send_json_to({"action": "send", "message": "안녕하세요"})
+    reply = await read_reply(socket)
+    await socket.disconnect()
+
+    assert reply.status == "error"
+    assert "모델의 API 키가 거부되었습니다." in reply.final_frame
+    saved = await database_sync_to_async(Message.objects.get)(role="assistant")
+    assert saved.error == "모델의 API 키가 거부되었습니다."
+
+
 def test_plural_strings():
     with translation.override("en"):
         assert "Queued: 1 answer ahead" in frames.queued(7, 1)

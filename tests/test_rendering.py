@@ -212,6 +212,17 @@ def test_the_pygments_stylesheet_uses_the_same_classes():
     css = pygments_css()
 
     assert ".markdown pre .tok-k" in css
+    # Dark colours when dark is chosen, or when the system is dark and light is not chosen.
+    assert ':root[data-theme="dark"] .markdown pre .tok-k' in css
+    system_dark = css[css.index("@media (prefers-color-scheme: dark) {") :]
+    assert ':root:not([data-theme="light"]) .markdown pre .tok-k' in system_dark
+
+
+def test_the_served_pygments_stylesheet_is_the_generated_one():
+    from pathlib import Path
+
+    served = Path(__file__).parent.parent / "static" / "parley" / "pygments.css"
+    assert served.read_text(encoding="utf-8") == pygments_css()
 
 
 # --- math ----------------------------------------------------------------------------
