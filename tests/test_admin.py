@@ -138,7 +138,8 @@ def test_filters_and_search_keep_the_message_count_and_cost_right(
 def test_filter_by_date(admin_client_logged_in, chats):
     old = timezone.now() - timedelta(days=40)
     Conversation.objects.filter(pk=chats["poem"].pk).update(created_at=old)
-    today = timezone.localdate()
+    # As the admin's own "Past 7 days" link does: aware midnights.
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
 
     recent = admin_client_logged_in.get(
         CHANGELIST,
