@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -175,13 +175,18 @@ def alternatives_annotate(*, messages: list[Message]) -> list[Message]:
     """Set `alternatives` on each message (None when it has no other version)."""
     if not messages:
         return messages
-    conversation_id = messages[0].conversation_id
-    parent_ids = {message.parent_id for message in messages}
-    rows = Message.objects.filter(conversation_id=conversation_id)
-    if None in parent_ids:
-        rows = rows.filter(Q(parent_id__in=parent_ids - {None}) | Q(parent__isnull=True))
-    else:
-        rows = rows.filter(parent_id__in=parent_ids)
+    # Only messages that have versions: their parents have several children (or
+    # they are among several first messages). No IN list of the shown ids, so a
+    # conversation of any length is one query.
+    rows = Message.objects.filter(conversation_id=messages[0].conversation_id)
+    shared_parents = (
+        rows.filter(parent__isnull=False)
+        .values("parent_id")
+        .annotate(children=Count("id"))
+        .filter(children__gt=1)
+        .values("parent_id")
+    )
+    rows = rows.filter(Q(parent_id__in=shared_parents) | Q(parent__isnull=True))
     siblings: dict[int | None, list[int]] = {}
     for message_id, parent_id in rows.order_by("id").values_list("id", "parent_id"):
         siblings.setdefault(parent_id, []).append(message_id)
