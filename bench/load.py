@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -36,8 +37,8 @@ from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
 DELTA = re.compile(r'hx-swap-oob="beforeend:#msg-\d+-body"')
 DONE = re.compile(r'class="message message--assistant is-(complete|stopped|error|interrupted)')
-PG_URL = "postgres://postgres@127.0.0.1:5432/parley_bench"
-REDIS_URL = "redis://127.0.0.1:6379/13"
+PG_URL = "postgres://postgres@127.0.0.1:5432/parley_bench_perf"
+REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 def free_port() -> int:
@@ -73,11 +74,11 @@ def server_env(args, models_file: Path, workdir: Path) -> dict[str, str]:
 def prepare_database(env: dict[str, str]) -> None:
     if env["DATABASE_URL"]:
         subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "parley_bench"],
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "parley_bench_perf"],
             check=True,
         )
         subprocess.run(
-            ["createdb", "-h", "127.0.0.1", "-U", "postgres", "parley_bench"], check=True
+            ["createdb", "-h", "127.0.0.1", "-U", "postgres", "parley_bench_perf"], check=True
         )
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
@@ -236,10 +237,15 @@ def main() -> None:
         idle_rss = process.memory_info().rss / 2**20
         # One reply first, not counted: the first request of a process pays for
         # lazy set-up (the HTTP client's pool, template compilation).
-        asyncio.run(run_wave(
-            [lambda r, e, c=c, v=v: app_client(port, c, v, r, e) for c, v in make_users(env, 1)],
-            args.tokens,
-        ))
+        asyncio.run(
+            run_wave(
+                [
+                    lambda r, e, c=c, v=v: app_client(port, c, v, r, e)
+                    for c, v in make_users(env, 1)
+                ],
+                args.tokens,
+            )
+        )
         store = "PostgreSQL + Redis" if args.postgres_redis else "SQLite + in-memory layer"
         print(
             f"Parley load benchmark: {store}; upstream {args.tokens} tokens, "
@@ -253,6 +259,29 @@ def main() -> None:
             users = make_users(env, clients)
             direct = asyncio.run(direct_wave(upstream_url, clients, args.tokens))
             cpu_before = sum(process.cpu_times()[:2])
+            spy = (
+                # BENCH_PYSPY=prefix: where the CPU of this wave went (py-spy on PATH).
+                subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "--pid",
+                        str(server.pid),
+                        "--format",
+                        "raw",
+                        "--gil",
+                        "--nonblocking",
+                        "--rate",
+                        "200",
+                        "--output",
+                        f"{os.environ['BENCH_PYSPY']}-{clients}.txt",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                if os.environ.get("BENCH_PYSPY")
+                else None
+            )
             app = asyncio.run(
                 run_wave(
                     [lambda r, e, c=c, v=v: app_client(port, c, v, r, e) for c, v in users],
@@ -260,6 +289,9 @@ def main() -> None:
                 )
             )
             cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000 / clients
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=30)
             rss = process.memory_info().rss / 2**20
             for name, row, extra in (
                 ("direct", direct, ""),

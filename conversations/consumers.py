@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
 import logging
 from typing import Any
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
@@ -14,15 +20,20 @@ from conversations import frames, selectors, services
 from conversations.backends import UnknownModelError
 from conversations.context import PromptTooLongError
 from conversations.generation import (
+    PROCESS_ID,
     STALE_AFTER,
     branch_switch,
+    chunk_group,
     conversation_group,
     database_call,
+    generation_snapshot,
     generation_snapshot_request,
     generation_stop,
     turn_edit,
     turn_regenerate,
     turn_submit,
+    view_close,
+    view_open,
 )
 
 logger = logging.getLogger("parley.consumers")
@@ -31,10 +42,39 @@ logger = logging.getLogger("parley.consumers")
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 ALL_SHOWN = 2**62
+# Events that touch no database: handled without Channels' per-event
+# close_old_connections (a hop to the shared sync thread, for every chunk).
+NO_DATABASE_EVENTS = frozenset({"generation.delta", "generation.queued", "generation.snapshot"})
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
     """One browser view of one conversation."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        # AsyncConsumer.__call__ with a third source of events: the inbox where
+        # replies running in this process put theirs (see generation._publish).
+        self.inbox: asyncio.Queue[dict] = asyncio.Queue()
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch(
+                [receive, self.channel_receive, self.inbox.get], self.dispatch
+            )
+
+    def deliver(self, event: dict) -> None:
+        """Queue an event published in this process (generation.View)."""
+        self.inbox.put_nowait(event)
+
+    async def dispatch(self, message: dict) -> None:
+        if message.get("origin") == PROCESS_ID:
+            return  # published in this process: delivered to the inbox already
+        if message["type"] in NO_DATABASE_EVENTS:
+            await getattr(self, message["type"].replace(".", "_"))(message)
+            return
+        await super().dispatch(message)
 
     async def connect(self) -> None:
         user = self.scope["user"]
@@ -54,6 +94,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.shown_seq: dict[int, int] = {}
         # Chunks that came before the snapshot of a reply running on another worker.
         self.awaiting_snapshot: dict[int, list[tuple[int, str]]] = {}
+        # Chunk groups of replies running on other workers that this view follows.
+        self.chunk_groups: set[str] = set()
+        view_open(self.group, self)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.left_out_up_to = await database_call(frames.window_boundary)(
@@ -63,7 +106,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
+            view_close(self.group, self)
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            for group in self.chunk_groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
 
     async def _attach_to_running(self) -> None:
         """Show replies still being written: their text so far, then live chunks.
@@ -76,12 +122,28 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.generation_finished({"message_id": message_id})
         ids = await database_call(selectors.message_streaming_ids)(conversation=self.conversation)
         for message_id in ids:
+            await self._follow(message_id)
+
+    async def _follow(self, message_id: int) -> None:
+        """Show a running reply from its text so far: its chunks follow.
+
+        A reply running here delivers its chunks to this view's inbox; one running
+        in another process sends them to its chunk group once this view asked it
+        for a snapshot (joined first, so that no chunk after the snapshot is missed).
+        """
+        snapshot = generation_snapshot(message_id)
+        if snapshot is None:
             self.awaiting_snapshot[message_id] = []
+            group = chunk_group(message_id)
+            if group not in self.chunk_groups:
+                self.chunk_groups.add(group)
+                await self.channel_layer.group_add(group, self.channel_name)
             snapshot = await generation_snapshot_request(
                 message_id=message_id, reply_channel=self.channel_name
             )
-            if snapshot is not None:
-                await self._show_snapshot(message_id, snapshot.text, snapshot.seq)
+        if snapshot is not None:
+            self.awaiting_snapshot[message_id] = []
+            await self._show_snapshot(message_id, snapshot.text, snapshot.seq)
 
     async def _show_snapshot(self, message_id: int, text: str, seq: int) -> None:
         buffered = self.awaiting_snapshot.pop(message_id, [])
@@ -194,6 +256,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             # Drawn whole already (this view was slow); its chunks would repeat it.
             self.shown_seq[message_id] = ALL_SHOWN
         await self.send(text_data=html)
+        message_id = event["assistant_message_id"]
+        if message_id not in ended and generation_snapshot(message_id) is None:
+            # Written in another process, which sends chunks only to views that ask.
+            await self._follow(message_id)
 
     async def branch_switched(self, event: dict) -> None:
         html, _, self.left_out_up_to = await database_call(frames.branch_drawn)(
@@ -221,6 +287,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def generation_finished(self, event: dict) -> None:
         self.shown_seq.pop(event["message_id"], None)
         self.awaiting_snapshot.pop(event["message_id"], None)
+        group = chunk_group(event["message_id"])
+        if group in self.chunk_groups:
+            self.chunk_groups.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
         html, self.left_out_up_to = await database_call(frames.message_finished)(
             conversation=self.conversation,
             message_id=event["message_id"],
