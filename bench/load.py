@@ -9,6 +9,7 @@ errors, and the server's RSS and CPU.
 
     .venv/bin/python bench/load.py                      # SQLite, in-memory layer
     .venv/bin/python bench/load.py --postgres-redis     # PostgreSQL + Redis
+    .venv/bin/python bench/load.py --postgres-redis --workers 2   # chatsite.serve
     .venv/bin/python bench/load.py --clients 1 20 100 --tokens 200 --delay 0.01
 """
 
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,7 +188,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--delay", type=float, default=0.01)
     parser.add_argument("--postgres-redis", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="Daphne processes (chatsite.serve; >1 needs Redis)"
+    )
     args = parser.parse_args()
+    if args.workers > 1 and not args.postgres_redis:
+        parser.error("--workers above 1 needs --postgres-redis (a layer shared by processes)")
 
     workdir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     # The upstream runs in its own process, as a real one would, so that it does
@@ -213,7 +220,11 @@ def main() -> None:
             sys.executable,
             *profile,
             "-m",
-            "daphne",
+            *(
+                ["chatsite.serve", "--workers", str(args.workers)]
+                if args.workers > 1
+                else ["daphne"]
+            ),
             "-b",
             "127.0.0.1",
             "-p",
@@ -226,27 +237,32 @@ def main() -> None:
         stderr=subprocess.STDOUT,
     )
     try:
+        # Until a page is served (with several workers the port is bound at once).
         for _ in range(300):
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
                 break
             except OSError:
                 time.sleep(0.1)
-        process = psutil.Process(server.pid)
+        launcher = psutil.Process(server.pid)
         time.sleep(1)
-        idle_rss = process.memory_info().rss / 2**20
-        # One reply first, not counted: the first request of a process pays for
+        # The Daphne processes: the launcher's children, or the one process.
+        processes = launcher.children() if args.workers > 1 else [launcher]
+        idle_rss = sum(process.memory_info().rss for process in processes) / 2**20
+        # Replies first, not counted: the first request of a process pays for
         # lazy set-up (the HTTP client's pool, template compilation).
         asyncio.run(
             run_wave(
                 [
                     lambda r, e, c=c, v=v: app_client(port, c, v, r, e)
-                    for c, v in make_users(env, 1)
+                    for c, v in make_users(env, 1 if args.workers == 1 else 4 * args.workers)
                 ],
                 args.tokens,
             )
         )
         store = "PostgreSQL + Redis" if args.postgres_redis else "SQLite + in-memory layer"
+        if args.workers > 1:
+            store += f", {args.workers} workers (RSS and CPU: their sum)"
         print(
             f"Parley load benchmark: {store}; upstream {args.tokens} tokens, "
             f"{args.delay * 1000:g} ms apart; server idle RSS {idle_rss:.0f} MB"
@@ -258,7 +274,7 @@ def main() -> None:
         for clients in args.clients:
             users = make_users(env, clients)
             direct = asyncio.run(direct_wave(upstream_url, clients, args.tokens))
-            cpu_before = sum(process.cpu_times()[:2])
+            cpu_before = sum(sum(process.cpu_times()[:2]) for process in processes)
             spy = (
                 # BENCH_PYSPY=prefix: where the CPU of this wave went (py-spy on PATH).
                 subprocess.Popen(
@@ -266,7 +282,7 @@ def main() -> None:
                         "py-spy",
                         "record",
                         "--pid",
-                        str(server.pid),
+                        str(processes[0].pid),
                         "--format",
                         "raw",
                         "--gil",
@@ -288,11 +304,12 @@ def main() -> None:
                     args.tokens,
                 )
             )
-            cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000 / clients
+            cpu_after = sum(sum(process.cpu_times()[:2]) for process in processes)
+            cpu_ms = (cpu_after - cpu_before) * 1000 / clients
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=30)
-            rss = process.memory_info().rss / 2**20
+            rss = sum(process.memory_info().rss for process in processes) / 2**20
             for name, row, extra in (
                 ("direct", direct, ""),
                 ("parley", app, f" {rss:>7.0f} {cpu_ms:>10.1f}"),
