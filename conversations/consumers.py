@@ -35,6 +35,7 @@ from conversations.generation import (
     view_close,
     view_open,
 )
+from conversations.models import Conversation
 
 logger = logging.getLogger("parley.consumers")
 
@@ -45,6 +46,24 @@ ALL_SHOWN = 2**62
 # Events that touch no database: handled without Channels' per-event
 # close_old_connections (a hop to the shared sync thread, for every chunk).
 NO_DATABASE_EVENTS = frozenset({"generation.delta", "generation.queued", "generation.snapshot"})
+
+
+def _view_state(*, conversation: Conversation) -> tuple[int | None, list[int], list[int]]:
+    """What a new view needs to know, in one trip to a database thread.
+
+    Returns the window boundary, the replies a dead worker left half-written
+    (now marked interrupted) and the replies still streaming.
+    """
+    boundary = frames.window_boundary(conversation=conversation)
+    streaming = selectors.message_streaming_ids(conversation=conversation)
+    interrupted = []
+    if streaming:  # only a streaming reply can be stale: no write transaction otherwise
+        interrupted = services.messages_interrupt_stale(
+            older_than=STALE_AFTER, conversation=conversation
+        )
+        if interrupted:
+            streaming = [id_ for id_ in streaming if id_ not in interrupted]
+    return boundary, interrupted, streaming
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
@@ -99,10 +118,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         view_open(self.group, self)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        self.left_out_up_to = await database_call(frames.window_boundary)(
+        # After joining: a turn that starts from now on is announced to this view.
+        self.left_out_up_to, interrupted, streaming = await database_call(_view_state)(
             conversation=self.conversation
         )
-        await self._attach_to_running()
+        await self._attach_to_running(interrupted, streaming)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
@@ -111,17 +131,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             for group in self.chunk_groups:
                 await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def _attach_to_running(self) -> None:
+    async def _attach_to_running(self, interrupted: list[int], streaming: list[int]) -> None:
         """Show replies still being written: their text so far, then live chunks.
 
-        Replies a dead worker left half-written are first marked interrupted.
+        Replies a dead worker left half-written were marked interrupted: draw them.
         """
-        for message_id in await database_call(services.messages_interrupt_stale)(
-            older_than=STALE_AFTER, conversation=self.conversation
-        ):
+        for message_id in interrupted:
             await self.generation_finished({"message_id": message_id})
-        ids = await database_call(selectors.message_streaming_ids)(conversation=self.conversation)
-        for message_id in ids:
+        for message_id in streaming:
             await self._follow(message_id)
 
     async def _follow(self, message_id: int) -> None:
