@@ -18,6 +18,7 @@ from django.http import Http404
 
 from conversations import frames, selectors, services
 from conversations.backends import UnknownModelError
+from conversations.backends.registry import models_encodings
 from conversations.context import PromptTooLongError
 from conversations.generation import (
     PROCESS_ID,
@@ -36,6 +37,7 @@ from conversations.generation import (
     view_open,
 )
 from conversations.models import Conversation
+from conversations.tokens import encodings_preload
 
 logger = logging.getLogger("parley.consumers")
 
@@ -108,6 +110,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except Http404:
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        encodings_preload(models_encodings())
         self.group = conversation_group(self.conversation.public_id)
         # Highest chunk sequence number shown, per streaming message.
         self.shown_seq: dict[int, int] = {}
