@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -45,9 +46,12 @@ logger = logging.getLogger("parley.consumers")
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 ALL_SHOWN = 2**62
-# Events that touch no database: handled without Channels' per-event
-# close_old_connections (a hop to the shared sync thread, for every chunk).
-NO_DATABASE_EVENTS = frozenset({"generation.delta", "generation.queued", "generation.snapshot"})
+# Channels runs close_old_connections before every event, a hop to the one
+# thread shared by the whole process that every busy socket queued behind. It
+# tidies that thread's connection, which only the session and user lookup of a
+# connecting socket use (everything else runs on the pool, see database_call):
+# once per socket is enough.
+CLOSE_OLD_CONNECTIONS_ON = frozenset({"websocket.connect"})
 
 
 def _view_state(*, conversation: Conversation) -> tuple[int | None, list[int], list[int]]:
@@ -92,10 +96,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
         if message.get("origin") == PROCESS_ID:
             return  # published in this process: delivered to the inbox already
-        if message["type"] in NO_DATABASE_EVENTS:
-            await getattr(self, message["type"].replace(".", "_"))(message)
+        if message["type"] in CLOSE_OLD_CONNECTIONS_ON:
+            await super().dispatch(message)
             return
-        await super().dispatch(message)
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         user = self.scope["user"]
