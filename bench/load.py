@@ -39,8 +39,10 @@ from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
 DELTA = re.compile(r'hx-swap-oob="beforeend:#msg-\d+-body"')
 DONE = re.compile(r'class="message message--assistant is-(complete|stopped|error|interrupted)')
-PG_URL = "postgres://postgres@127.0.0.1:5432/parley_bench_perf"
-REDIS_URL = "redis://127.0.0.1:6379/14"
+# Override to keep out of other benchmarks' way on a shared machine.
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "parley_bench")
+PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_DATABASE}"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 def free_port() -> int:
@@ -76,12 +78,10 @@ def server_env(args, models_file: Path, workdir: Path) -> dict[str, str]:
 def prepare_database(env: dict[str, str]) -> None:
     if env["DATABASE_URL"]:
         subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "parley_bench_perf"],
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", PG_DATABASE],
             check=True,
         )
-        subprocess.run(
-            ["createdb", "-h", "127.0.0.1", "-U", "postgres", "parley_bench_perf"], check=True
-        )
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", PG_DATABASE], check=True)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
     )
