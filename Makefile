@@ -6,7 +6,7 @@ PY := .venv/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install install-test messages lint bench clean
+.PHONY: run serve test install install-test messages lint bench clean
 
 install:
 	@scripts/install
@@ -26,6 +26,12 @@ run: install messages
 	@echo "  The embedded demo model answers with no key; set OPENAI_API_KEY for OpenAI models."
 	@echo ""
 	@$(PY) manage.py runserver $(HOST):$(PORT)
+
+# Daphne workers on one port (chatsite/serve.py): one per core with REDIS_URL
+# set, else one (the in-memory channel layer serves one process). WORKERS=n.
+serve: install messages
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) -m chatsite.serve -b $(HOST) -p $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 test: install-test messages
 	@echo "==> Tests on SQLite with the in-memory channel layer"

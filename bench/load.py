@@ -9,6 +9,7 @@ errors, and the server's RSS and CPU.
 
     .venv/bin/python bench/load.py                      # SQLite, in-memory layer
     .venv/bin/python bench/load.py --postgres-redis     # PostgreSQL + Redis
+    .venv/bin/python bench/load.py --postgres-redis --workers 2   # chatsite.serve
     .venv/bin/python bench/load.py --clients 1 20 100 --tokens 200 --delay 0.01
 """
 
@@ -19,11 +20,13 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,8 +39,10 @@ from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
 DELTA = re.compile(r'hx-swap-oob="beforeend:#msg-\d+-body"')
 DONE = re.compile(r'class="message message--assistant is-(complete|stopped|error|interrupted)')
-PG_URL = "postgres://postgres@127.0.0.1:5432/parley_bench"
-REDIS_URL = "redis://127.0.0.1:6379/13"
+# Override to keep out of other benchmarks' way on a shared machine.
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "parley_bench")
+PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_DATABASE}"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 def free_port() -> int:
@@ -73,12 +78,10 @@ def server_env(args, models_file: Path, workdir: Path) -> dict[str, str]:
 def prepare_database(env: dict[str, str]) -> None:
     if env["DATABASE_URL"]:
         subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "parley_bench"],
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", PG_DATABASE],
             check=True,
         )
-        subprocess.run(
-            ["createdb", "-h", "127.0.0.1", "-U", "postgres", "parley_bench"], check=True
-        )
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", PG_DATABASE], check=True)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
     )
@@ -185,7 +188,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--delay", type=float, default=0.01)
     parser.add_argument("--postgres-redis", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="Daphne processes (chatsite.serve; >1 needs Redis)"
+    )
     args = parser.parse_args()
+    if args.workers > 1 and not args.postgres_redis:
+        parser.error("--workers above 1 needs --postgres-redis (a layer shared by processes)")
 
     workdir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     # The upstream runs in its own process, as a real one would, so that it does
@@ -212,7 +220,11 @@ def main() -> None:
             sys.executable,
             *profile,
             "-m",
-            "daphne",
+            *(
+                ["chatsite.serve", "--workers", str(args.workers)]
+                if args.workers > 1
+                else ["daphne"]
+            ),
             "-b",
             "127.0.0.1",
             "-p",
@@ -225,22 +237,32 @@ def main() -> None:
         stderr=subprocess.STDOUT,
     )
     try:
+        # Until a page is served (with several workers the port is bound at once).
         for _ in range(300):
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
                 break
             except OSError:
                 time.sleep(0.1)
-        process = psutil.Process(server.pid)
+        launcher = psutil.Process(server.pid)
         time.sleep(1)
-        idle_rss = process.memory_info().rss / 2**20
-        # One reply first, not counted: the first request of a process pays for
+        # The Daphne processes: the launcher's children, or the one process.
+        processes = launcher.children() if args.workers > 1 else [launcher]
+        idle_rss = sum(process.memory_info().rss for process in processes) / 2**20
+        # Replies first, not counted: the first request of a process pays for
         # lazy set-up (the HTTP client's pool, template compilation).
-        asyncio.run(run_wave(
-            [lambda r, e, c=c, v=v: app_client(port, c, v, r, e) for c, v in make_users(env, 1)],
-            args.tokens,
-        ))
+        asyncio.run(
+            run_wave(
+                [
+                    lambda r, e, c=c, v=v: app_client(port, c, v, r, e)
+                    for c, v in make_users(env, 1 if args.workers == 1 else 4 * args.workers)
+                ],
+                args.tokens,
+            )
+        )
         store = "PostgreSQL + Redis" if args.postgres_redis else "SQLite + in-memory layer"
+        if args.workers > 1:
+            store += f", {args.workers} workers (RSS and CPU: their sum)"
         print(
             f"Parley load benchmark: {store}; upstream {args.tokens} tokens, "
             f"{args.delay * 1000:g} ms apart; server idle RSS {idle_rss:.0f} MB"
@@ -252,15 +274,42 @@ def main() -> None:
         for clients in args.clients:
             users = make_users(env, clients)
             direct = asyncio.run(direct_wave(upstream_url, clients, args.tokens))
-            cpu_before = sum(process.cpu_times()[:2])
+            cpu_before = sum(sum(process.cpu_times()[:2]) for process in processes)
+            spy = (
+                # BENCH_PYSPY=prefix: where the CPU of this wave went (py-spy on PATH).
+                subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "--pid",
+                        str(processes[0].pid),
+                        "--format",
+                        "raw",
+                        "--gil",
+                        "--nonblocking",
+                        "--rate",
+                        "200",
+                        "--output",
+                        f"{os.environ['BENCH_PYSPY']}-{clients}.txt",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                if os.environ.get("BENCH_PYSPY")
+                else None
+            )
             app = asyncio.run(
                 run_wave(
                     [lambda r, e, c=c, v=v: app_client(port, c, v, r, e) for c, v in users],
                     args.tokens,
                 )
             )
-            cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000 / clients
-            rss = process.memory_info().rss / 2**20
+            cpu_after = sum(sum(process.cpu_times()[:2]) for process in processes)
+            cpu_ms = (cpu_after - cpu_before) * 1000 / clients
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=30)
+            rss = sum(process.memory_info().rss for process in processes) / 2**20
             for name, row, extra in (
                 ("direct", direct, ""),
                 ("parley", app, f" {rss:>7.0f} {cpu_ms:>10.1f}"),

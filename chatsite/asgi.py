@@ -21,8 +21,10 @@ from conversations.routing import websocket_urlpatterns  # noqa: E402
 from conversations.services import messages_interrupt_stale  # noqa: E402
 
 if settings.PARLEY_STARTUP_TASKS:
-    # Models (and their token encodings) load once, when the server starts.
-    models_warm_up()
+    # Local models' weights load once, when the server starts; token encodings
+    # (~45 MB for cl100k_base) when the first conversation opens, in the
+    # background (see ConversationConsumer.connect).
+    models_warm_up(encodings=False)
     # Answers a dead process left half-written keep their text, marked interrupted.
     messages_interrupt_stale(older_than=STALE_AFTER)
 

@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils.translation import gettext
 
 from conversations import frames, selectors, services
 from conversations.backends import UnknownModelError
+from conversations.backends.registry import models_encodings
 from conversations.context import PromptTooLongError
 from conversations.generation import (
+    PROCESS_ID,
     STALE_AFTER,
     branch_switch,
+    chunk_group,
     conversation_group,
     database_call,
+    generation_snapshot,
     generation_snapshot_request,
     generation_stop,
     turn_edit,
     turn_regenerate,
     turn_submit,
+    view_close,
+    view_open,
 )
+from conversations.models import Conversation
+from conversations.tokens import encodings_preload
 
 logger = logging.getLogger("parley.consumers")
 
@@ -32,10 +47,63 @@ logger = logging.getLogger("parley.consumers")
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 ALL_SHOWN = 2**62
+# Channels runs close_old_connections before every event, a hop to the one
+# thread shared by the whole process that every busy socket queued behind. It
+# tidies that thread's connection, which only the session and user lookup of a
+# connecting socket use (everything else runs on the pool, see database_call):
+# once per socket is enough.
+CLOSE_OLD_CONNECTIONS_ON = frozenset({"websocket.connect"})
+
+
+def _view_state(*, conversation: Conversation) -> tuple[int | None, list[int], list[int]]:
+    """What a new view needs to know, in one trip to a database thread.
+
+    Returns the window boundary, the replies a dead worker left half-written
+    (now marked interrupted) and the replies still streaming.
+    """
+    boundary = frames.window_boundary(conversation=conversation)
+    streaming = selectors.message_streaming_ids(conversation=conversation)
+    interrupted = []
+    if streaming:  # only a streaming reply can be stale: no write transaction otherwise
+        interrupted = services.messages_interrupt_stale(
+            older_than=STALE_AFTER, conversation=conversation
+        )
+        if interrupted:
+            streaming = [id_ for id_ in streaming if id_ not in interrupted]
+    return boundary, interrupted, streaming
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
     """One browser view of one conversation."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        # AsyncConsumer.__call__ with a third source of events: the inbox where
+        # replies running in this process put theirs (see generation.conversation_publish).
+        self.inbox: asyncio.Queue[dict] = asyncio.Queue()
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch(
+                [receive, self.channel_receive, self.inbox.get], self.dispatch
+            )
+
+    def deliver(self, event: dict) -> None:
+        """Queue an event published in this process (generation.View)."""
+        self.inbox.put_nowait(event)
+
+    async def dispatch(self, message: dict) -> None:
+        if message.get("origin") == PROCESS_ID:
+            return  # published in this process: delivered to the inbox already
+        if message["type"] in CLOSE_OLD_CONNECTIONS_ON:
+            await super().dispatch(message)
+            return
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         user = self.scope["user"]
@@ -50,39 +118,60 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except Http404:
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        encodings_preload(models_encodings())
         self.group = conversation_group(self.conversation.public_id)
         # Highest chunk sequence number shown, per streaming message.
         self.shown_seq: dict[int, int] = {}
         # Chunks that came before the snapshot of a reply running on another worker.
         self.awaiting_snapshot: dict[int, list[tuple[int, str]]] = {}
+        # Chunk groups of replies running on other workers that this view follows.
+        self.chunk_groups: set[str] = set()
+        view_open(self.group, self)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        self.left_out_up_to = await database_call(frames.window_boundary)(
+        # After joining: a turn that starts from now on is announced to this view.
+        self.left_out_up_to, interrupted, streaming = await database_call(_view_state)(
             conversation=self.conversation
         )
-        await self._attach_to_running()
+        await self._attach_to_running(interrupted, streaming)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
+            view_close(self.group, self)
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            for group in self.chunk_groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def _attach_to_running(self) -> None:
+    async def _attach_to_running(self, interrupted: list[int], streaming: list[int]) -> None:
         """Show replies still being written: their text so far, then live chunks.
 
-        Replies a dead worker left half-written are first marked interrupted.
+        Replies a dead worker left half-written were marked interrupted: draw them.
         """
-        for message_id in await database_call(services.messages_interrupt_stale)(
-            older_than=STALE_AFTER, conversation=self.conversation
-        ):
+        for message_id in interrupted:
             await self.generation_finished({"message_id": message_id})
-        ids = await database_call(selectors.message_streaming_ids)(conversation=self.conversation)
-        for message_id in ids:
+        for message_id in streaming:
+            await self._follow(message_id)
+
+    async def _follow(self, message_id: int) -> None:
+        """Show a running reply from its text so far: its chunks follow.
+
+        A reply running here delivers its chunks to this view's inbox; one running
+        in another process sends them to its chunk group once this view asked it
+        for a snapshot (joined first, so that no chunk after the snapshot is missed).
+        """
+        snapshot = generation_snapshot(message_id)
+        if snapshot is None:
             self.awaiting_snapshot[message_id] = []
+            group = chunk_group(message_id)
+            if group not in self.chunk_groups:
+                self.chunk_groups.add(group)
+                await self.channel_layer.group_add(group, self.channel_name)
             snapshot = await generation_snapshot_request(
                 message_id=message_id, reply_channel=self.channel_name
             )
-            if snapshot is not None:
-                await self._show_snapshot(message_id, snapshot.text, snapshot.seq)
+        if snapshot is not None:
+            self.awaiting_snapshot[message_id] = []
+            await self._show_snapshot(message_id, snapshot.text, snapshot.seq)
 
     async def _show_snapshot(self, message_id: int, text: str, seq: int) -> None:
         buffered = self.awaiting_snapshot.pop(message_id, [])
@@ -197,6 +286,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             # Drawn whole already (this view was slow); its chunks would repeat it.
             self.shown_seq[message_id] = ALL_SHOWN
         await self.send(text_data=html)
+        message_id = event["assistant_message_id"]
+        if message_id not in ended and generation_snapshot(message_id) is None:
+            # Written in another process, which sends chunks only to views that ask.
+            await self._follow(message_id)
 
     async def branch_switched(self, event: dict) -> None:
         html, _, self.left_out_up_to = await database_call(frames.branch_drawn)(
@@ -228,6 +321,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def generation_finished(self, event: dict) -> None:
         self.shown_seq.pop(event["message_id"], None)
         self.awaiting_snapshot.pop(event["message_id"], None)
+        group = chunk_group(event["message_id"])
+        if group in self.chunk_groups:
+            self.chunk_groups.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
         html, self.left_out_up_to = await database_call(frames.message_finished)(
             conversation=self.conversation,
             message_id=event["message_id"],

@@ -6,6 +6,14 @@ channel-layer group, checkpoints the partial text to the database, and saves
 the final text, usage, cost, timings and status when it ends. Any view of the
 conversation can attach (a snapshot, then the chunks after it) and any worker
 can stop it through the layer.
+
+Views open in this process get every event of their conversation directly (put
+in their inbox, in publishing order), with no round trip through the channel
+layer: that round trip was a large share of the CPU of a reply. The layer
+carries events only to other processes: low-frequency events to the
+conversation's group (tagged with this process's id, so that its own views skip
+the copy), and a reply's chunks only once a view in another process asked for
+its snapshot (and with it joined the reply's chunk group).
 """
 
 from __future__ import annotations
@@ -20,9 +28,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext
@@ -55,6 +64,59 @@ def _control_group(message_id: int) -> str:
     return f"generation-control.{message_id}"
 
 
+def chunk_group(message_id: int) -> str:
+    """Group of the views in other processes that show this reply's chunks."""
+    return f"generation-chunks.{message_id}"
+
+
+# Tags the events this process sends through the layer: its own views, which
+# got them directly, skip the copy.
+PROCESS_ID = uuid.uuid4().hex
+
+
+class View(Protocol):
+    """A view of a conversation open in this process (a websocket consumer)."""
+
+    def deliver(self, event: dict) -> None:
+        """Queue an event; the view handles its events one at a time, in order."""
+
+
+# Views open in this process, by conversation group.
+_views: dict[str, set[View]] = {}
+
+
+def view_open(group: str, view: View) -> None:
+    """Deliver the events of `group` published in this process to `view` directly."""
+    _views.setdefault(group, set()).add(view)
+
+
+def view_close(group: str, view: View) -> None:
+    """Stop delivering to `view` (its socket closed)."""
+    views = _views.get(group)
+    if views is not None:
+        views.discard(view)
+        if not views:
+            del _views[group]
+
+
+def layer_is_shared(layer: BaseChannelLayer | None = None) -> bool:
+    """Whether other processes may be on this channel layer (never for the in-memory one)."""
+    return not isinstance(layer or get_channel_layer(), InMemoryChannelLayer)
+
+
+def _deliver_here(group: str, event: dict) -> None:
+    for view in _views.get(group, ()):
+        view.deliver(event)
+
+
+async def conversation_publish(group: str, event: dict) -> None:
+    """Send an event to every view of a conversation: here directly, elsewhere by the layer."""
+    _deliver_here(group, event)
+    layer = get_channel_layer()
+    if layer_is_shared(layer):
+        await layer.group_send(group, {**event, "origin": PROCESS_ID})
+
+
 @dataclass
 class Generation:
     """A reply being written in this process."""
@@ -67,6 +129,8 @@ class Generation:
     published_chars: int = 0
     task: asyncio.Task | None = None
     stop_requested: bool = False
+    # A view in another process asked for a snapshot: chunks go through the layer too.
+    remote_views: bool = False
 
     @property
     def text(self) -> str:
@@ -145,9 +209,8 @@ async def branch_switch(*, conversation: Conversation, message_id: int, step: in
     await database_call(services.branch_switch)(
         conversation=conversation, message_id=message_id, step=step
     )
-    await get_channel_layer().group_send(
-        conversation_group(conversation.public_id), {"type": "branch.switched"}
-    )
+    group = conversation_group(conversation.public_id)
+    await conversation_publish(group, {"type": "branch.switched"})
 
 
 async def _start(
@@ -163,7 +226,10 @@ async def _start(
     shown (`redraw`), draw the whole branch again.
     """
     group = conversation_group(conversation.public_id)
-    await get_channel_layer().group_send(
+    # Registered first: a view handling "turn.started" finds the reply running here.
+    generation = Generation(message_id=turn.assistant_message.id, group=group)
+    _running[generation.message_id] = generation
+    await conversation_publish(
         group,
         {
             "type": "turn.started",
@@ -172,8 +238,6 @@ async def _start(
             "assistant_message_id": turn.assistant_message.id,
         },
     )
-    generation = Generation(message_id=turn.assistant_message.id, group=group)
-    _running[generation.message_id] = generation
     # A fresh context: the task must not inherit the request's or the socket's
     # thread-sensitive executor, which is shut down when they end.
     generation.task = asyncio.create_task(
@@ -225,6 +289,9 @@ async def _listen_for_control(generation: Generation, channel: str) -> None:
             if kind == "generation.stop":
                 _cancel(generation)
             elif kind == "generation.snapshot_request":
+                # The asking view joined the chunk group before asking: every
+                # chunk after this snapshot reaches it.
+                generation.remote_views = True
                 snapshot = _snapshot(generation)
                 await layer.send(
                     event["reply_channel"],
@@ -291,11 +358,16 @@ atexit.register(generations_interrupt_all)
 
 
 class _Publisher:
-    """Coalesce text into frames: at most one publish per frame interval."""
+    """Coalesce text into frames: at most one publish per frame interval.
+
+    Views here get each chunk at once; views elsewhere (if any asked) through
+    the layer, by one sender that keeps them in order whatever its latency.
+    """
 
     def __init__(self, generation: Generation) -> None:
         self.generation = generation
         self.layer = get_channel_layer()
+        self.shared = layer_is_shared(self.layer)
         self.pending: list[str] = []
         self.last_publish = 0.0
         self.timer: asyncio.TimerHandle | None = None
@@ -306,7 +378,7 @@ class _Publisher:
     async def _send_loop(self) -> None:
         while (event := await self.outbox.get()) is not None:
             try:
-                await self.layer.group_send(self.generation.group, event)
+                await self.layer.group_send(chunk_group(self.generation.message_id), event)
             except Exception:
                 logger.exception("could not publish a chunk of %s", self.generation.message_id)
 
@@ -330,14 +402,15 @@ class _Publisher:
         self.generation.seq += 1
         self.generation.published_chars += len(text)
         self.last_publish = time.monotonic()
-        self.outbox.put_nowait(
-            {
-                "type": "generation.delta",
-                "message_id": self.generation.message_id,
-                "seq": self.generation.seq,
-                "text": text,
-            }
-        )
+        event = {
+            "type": "generation.delta",
+            "message_id": self.generation.message_id,
+            "seq": self.generation.seq,
+            "text": text,
+        }
+        _deliver_here(self.generation.group, event)
+        if self.shared and self.generation.remote_views:
+            self.outbox.put_nowait(event)
 
     async def close(self) -> None:
         if self.timer is not None:
@@ -347,8 +420,8 @@ class _Publisher:
         await self.sender
 
 
-async def _publish_queued(layer, generation: Generation, ahead: int) -> None:
-    await layer.group_send(
+async def _publish_queued(generation: Generation, ahead: int) -> None:
+    await conversation_publish(
         generation.group,
         {"type": "generation.queued", "message_id": generation.message_id, "ahead": ahead},
     )
@@ -366,8 +439,12 @@ async def _run(
         translation.activate(language)  # in this task's own context only
     layer = get_channel_layer()
     publisher = _Publisher(generation)
-    control_channel = await layer.new_channel()
-    control_listener = asyncio.create_task(_listen_for_control(generation, control_channel))
+    # Only another process needs the layer to stop this reply or get its text:
+    # in this one, generation_stop and generation_snapshot find it in _running.
+    control_listener = control_channel = None
+    if layer_is_shared(layer):
+        control_channel = await layer.new_channel()
+        control_listener = asyncio.create_task(_listen_for_control(generation, control_channel))
     checkpointer = asyncio.create_task(_checkpoint_periodically(generation))
     started = time.monotonic()
     first_token_at: float | None = None
@@ -375,6 +452,8 @@ async def _run(
     status, error = Message.Status.COMPLETE, ""
     first_token_timeout = settings.PARLEY_FIRST_TOKEN_TIMEOUT
     try:
+        if generation.stop_requested:  # stopped before the task ran
+            raise asyncio.CancelledError
         # No first token in time (a stalled upstream, retries included) is an
         # error, not a spinner forever; once text flows, the client's own read
         # timeout applies. Waiting in the embedded model's queue is not a stall.
@@ -386,7 +465,7 @@ async def _run(
                     usage = event
                 elif isinstance(event, Queued):
                     first_token_deadline.reschedule(None)
-                    await _publish_queued(layer, generation, event.ahead)
+                    await _publish_queued(generation, event.ahead)
                 elif event:
                     if first_token_at is None:
                         first_token_at = time.monotonic()
@@ -423,10 +502,11 @@ async def _run(
             ),
             duration_ms=round((now - started) * 1000),
         )
-        await layer.group_send(
+        await conversation_publish(
             generation.group,
             {"type": "generation.finished", "message_id": generation.message_id},
         )
-        await _stop_listening(control_listener, control_channel)
+        if control_listener is not None:
+            await _stop_listening(control_listener, control_channel)
         if status == Message.Status.COMPLETE:
             titles.title_schedule(message_id=generation.message_id, group=generation.group)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from conversations import generation, services
@@ -60,5 +59,5 @@ async def title_write(*, message_id: int, group: str) -> bool:
         conversation_id=request.conversation_id, title="".join(parts)
     )
     if changed:
-        await get_channel_layer().group_send(group, {"type": "conversation.retitled"})
+        await generation.conversation_publish(group, {"type": "conversation.retitled"})
     return changed

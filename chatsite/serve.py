@@ -1,0 +1,109 @@
+"""Run several Daphne workers on one port: `python -m chatsite.serve --workers 2`.
+
+Other options (`--proxy-headers`, `--access-log`...) are passed to Daphne.
+
+One Daphne process runs Python on one core; a reply costs it tens of
+milliseconds of CPU, so a busy server is CPU-bound long before the database or
+the model is. This launcher binds the port once and starts N Daphne processes
+that accept connections from that same socket (`daphne --fd`); the kernel hands
+each new connection to whichever worker accepts it first.
+
+Each worker streams the replies its own sockets asked for and delivers their
+events to its own views directly; views of one conversation on different
+workers meet through the channel layer, so more than one worker needs a layer
+shared between processes: Redis (REDIS_URL). The in-memory layer cannot cross
+processes, and the launcher refuses to start several workers on it.
+
+SIGTERM or SIGINT is passed to every worker, which saves its running replies as
+interrupted before it exits. If one worker dies, the others are stopped too and
+the launcher exits with its status, for the supervisor (systemd, Docker) to
+restart the whole set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+
+def workers_default() -> int:
+    """One worker per core when a shared channel layer is configured, else one."""
+    return (os.cpu_count() or 1) if os.environ.get("REDIS_URL") else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-b", "--bind", default="127.0.0.1", help="address (default 127.0.0.1)")
+    parser.add_argument("-p", "--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "-w",
+        "--workers",
+        type=int,
+        default=int(os.environ.get("PARLEY_WORKERS") or 0) or workers_default(),
+        help="Daphne processes (default: PARLEY_WORKERS, else one per core with Redis, else 1)",
+    )
+    parser.add_argument("application", nargs="?", default="chatsite.asgi:application")
+    args, daphne_args = parser.parse_known_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.workers > 1 and not os.environ.get("REDIS_URL"):
+        parser.error(
+            "several workers need a channel layer shared between processes: set REDIS_URL "
+            "(the in-memory layer serves one process only)"
+        )
+
+    family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((args.bind.strip("[]"), args.port))
+    listener.listen(1024)
+    listener.set_inheritable(True)
+    fd = listener.fileno()
+
+    command = [
+        sys.executable,
+        "-m",
+        "daphne",
+        "--fd",
+        str(fd),
+        *daphne_args,
+        args.application,
+    ]
+    workers = [subprocess.Popen(command, pass_fds=(fd,)) for _ in range(args.workers)]
+    listener.close()  # the workers hold it now
+    print(
+        f"Parley: {args.workers} Daphne worker(s) on http://{args.bind}:{args.port}/ "
+        f"(pids {', '.join(str(w.pid) for w in workers)})",
+        flush=True,
+    )
+
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    status = 0
+    while any(worker.poll() is None for worker in workers):
+        for worker in workers:
+            code = worker.poll()
+            if code is not None and not stopping:
+                print(f"Parley: worker {worker.pid} exited ({code}); stopping the others")
+                status = code or 1
+                stop(signal.SIGTERM, None)
+        time.sleep(0.2)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
