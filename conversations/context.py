@@ -108,6 +108,7 @@ def window_build(
     newest: str | None = None,
     draft_tokens: int = 0,
     before_id: int | None = None,
+    with_texts: bool = True,
 ) -> Window:
     """Choose the messages for the next request to `model`.
 
@@ -116,6 +117,7 @@ def window_build(
     `draft_tokens` reserved for the draft. Raises PromptTooLongError when the
     system prompt and the newest message alone do not fit. With `before_id`, only
     history older than that message counts (retrying an earlier question).
+    Without `with_texts`, only the counts are read (a gauge needs no contents).
     """
     encoding = encoding_resolved_name(model.encoding)
     budget = _budget(model)
@@ -160,7 +162,7 @@ def window_build(
             chosen.append(message_id)
     chosen.reverse()
 
-    if chosen:
+    if chosen and with_texts:
         # The chosen messages are the newest history ones: a range, not a long IN list.
         rows = (
             _history_queryset(conversation)
@@ -204,11 +206,13 @@ def window_gauge(*, conversation: Conversation, model: ModelConfig, draft: str =
     )
     error = ""
     try:
-        window = window_build(conversation=conversation, model=model, draft_tokens=draft_tokens)
+        window = window_build(
+            conversation=conversation, model=model, draft_tokens=draft_tokens, with_texts=False
+        )
         other_tokens = window.input_tokens - draft_tokens
     except PromptTooLongError as exc:
         error = exc.message
-        window = window_build(conversation=conversation, model=model)
+        window = window_build(conversation=conversation, model=model, with_texts=False)
         other_tokens = window.input_tokens
     return Gauge(
         draft_tokens=draft_tokens,

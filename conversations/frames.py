@@ -75,9 +75,11 @@ def turn_started(*, conversation: Conversation, appended_ids: list[int]) -> tupl
     turn began, so every chunk from the first will follow. Returns the frame and
     the ids of replies that already ended (their chunks are to be skipped).
     """
-    conversation.refresh_from_db(fields=["title", "updated_at"])
     appended = list(selectors.message_list(conversation=conversation).filter(id__in=appended_ids))
-    context = {"conversation": conversation, "chat_messages": _fresh(appended)}
+    for message in _fresh(appended):
+        # A new question and its reply follow the branch's end: no versions yet.
+        message.alternatives = None
+    context = {"conversation": conversation, "chat_messages": appended}
     return render_to_string(f"{PAGE}#turn-frame", context), _ended(appended)
 
 
@@ -86,7 +88,7 @@ def _fresh(messages: list[Message]) -> list[Message]:
     for message in messages:
         if message.status == message.Status.STREAMING:
             message.content = ""
-    return selectors.alternatives_annotate(messages=messages)
+    return messages
 
 
 def _ended(messages: list[Message]) -> list[int]:
@@ -107,8 +109,7 @@ def branch_drawn(
     the fresh ones, and the window boundary the frame shows.
     """
     messages = list(selectors.message_list(conversation=conversation))
-    fresh = [message for message in messages if message.pk == fresh_id]
-    _fresh(fresh)
+    fresh = _fresh([message for message in messages if message.pk == fresh_id])
     selectors.alternatives_annotate(messages=messages)
     gauge = _gauge(conversation)
     boundary = gauge.left_out_up_to if gauge else None

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
@@ -224,9 +224,21 @@ def _require_idle(conversation: Conversation) -> None:
         raise ValidationError(_("Wait for the answer to finish, or stop it, before sending."))
 
 
-def _branch_leaf(conversation: Conversation) -> Message | None:
-    """The newest message of the branch shown, which a new question follows."""
-    return conversation.messages.filter(off_branch=False).order_by("-id").first()
+def _branch_leaf_when_idle(conversation: Conversation) -> int | None:
+    """Id of the newest message of the branch shown, which a new question follows.
+
+    Raises ValidationError while an answer streams: a streaming answer is
+    always that newest message (nothing branches while one streams).
+    """
+    leaf = (
+        conversation.messages.filter(off_branch=False)
+        .order_by("-id")
+        .values_list("id", "status")
+        .first()
+    )
+    if leaf is not None and leaf[1] == Message.Status.STREAMING:
+        raise ValidationError(_("Wait for the answer to finish, or stop it, before sending."))
+    return leaf[0] if leaf else None
 
 
 def _branch_leave(conversation: Conversation, *, first: Message) -> None:
@@ -247,11 +259,11 @@ def _turn_create(
     model: ModelConfig,
     window: Window,
     content: str,
-    parent: Message | None,
+    parent_id: int | None,
 ) -> Turn:
     user_message = Message.objects.create(
         conversation=conversation,
-        parent=parent,
+        parent_id=parent_id,
         role=Message.Role.USER,
         content=content,
         token_count=window.newest_tokens,
@@ -264,19 +276,25 @@ def _turn_create(
         status=Message.Status.STREAMING,
         model_id=model.id,
     )
-    # Writing in an archived conversation brings it back to the sidebar. The
-    # object may be older than the archiving (a websocket holds it), so ask
-    # the database.
-    Conversation.objects.filter(pk=conversation.pk, archived_at__isnull=False).update(
-        archived_at=None
+    # One statement, decided by the row as it is now (the object may be older:
+    # a websocket holds it): writing brings an archived conversation back to
+    # the sidebar, and an untitled one takes the start of the message as title.
+    now = timezone.now()
+    first_words = Truncator(" ".join(content.split())).chars(TITLE_LENGTH)
+    untitled = Q(title="")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        updated_at=now,
+        archived_at=None,
+        title=Case(When(untitled, then=Value(first_words)), default=F("title")),
+        title_source=Case(
+            When(untitled, then=Value(Conversation.TitleSource.MESSAGE)),
+            default=F("title_source"),
+        ),
     )
-    conversation.archived_at = None
-    fields = ["updated_at"]
+    conversation.updated_at, conversation.archived_at = now, None
     if not conversation.title:
-        conversation.title = Truncator(" ".join(content.split())).chars(TITLE_LENGTH)
+        conversation.title = first_words
         conversation.title_source = Conversation.TitleSource.MESSAGE
-        fields += ["title", "title_source"]
-    conversation.save(update_fields=fields)
     return Turn(
         user_message=user_message, assistant_message=assistant_message, model=model, window=window
     )
@@ -292,7 +310,7 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
     content = message_validate(content)
     quota_check(user=conversation.owner)
     model = _require_usable(get_model(conversation.model_id))
-    _require_idle(conversation)
+    parent_id = _branch_leaf_when_idle(conversation)
     window = window_build(conversation=conversation, model=model, newest=content)
     with transaction.atomic():
         return _turn_create(
@@ -300,7 +318,7 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
             model=model,
             window=window,
             content=content,
-            parent=_branch_leaf(conversation),
+            parent_id=parent_id,
         )
 
 
@@ -333,7 +351,7 @@ def turn_edit(*, conversation: Conversation, message_id: int, content: str) -> T
             model=model,
             window=window,
             content=content,
-            parent=original.parent,
+            parent_id=original.parent_id,
         )
 
 
@@ -530,7 +548,7 @@ def message_finish(
     estimated_input_tokens: int,
     time_to_first_token_ms: int | None,
     duration_ms: int,
-) -> Message:
+) -> None:
     """Record the end of a reply: its text, final status, usage, cost and timings."""
     encoding = encoding_resolved_name(model.encoding)
     token_count = message_token_count(role="assistant", content=content, encoding=encoding)
@@ -541,20 +559,21 @@ def message_finish(
         estimated = True
     else:
         input_tokens, output_tokens, estimated = usage.input_tokens, usage.output_tokens, False
-    message = Message.objects.get(pk=message_id)
-    message.content = content
-    message.status = status
-    message.error = error
-    message.token_count = token_count
-    message.token_encoding = encoding
-    message.input_tokens = input_tokens
-    message.output_tokens = output_tokens
-    message.usage_estimated = estimated
-    message.cost = cost_compute(model=model, input_tokens=input_tokens, output_tokens=output_tokens)
-    message.time_to_first_token_ms = time_to_first_token_ms
-    message.duration_ms = duration_ms
-    message.save()
-    return message
+    # One UPDATE, no read first: this runs at the end of every answer.
+    Message.objects.filter(pk=message_id).update(
+        content=content,
+        status=status,
+        error=error,
+        token_count=token_count,
+        token_encoding=encoding,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        usage_estimated=estimated,
+        cost=cost_compute(model=model, input_tokens=input_tokens, output_tokens=output_tokens),
+        time_to_first_token_ms=time_to_first_token_ms,
+        duration_ms=duration_ms,
+        updated_at=timezone.now(),
+    )
 
 
 conversation_create_async = database_sync_to_async(conversation_create)

@@ -109,6 +109,20 @@ def fake_catalog(request, settings, tmp_path: Path) -> Iterator[None]:
     _catalog_from.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """Each test starts in the default language.
+
+    LocaleMiddleware activates a request's language and nothing resets it: after
+    a Korean request made with the test client, the thread would stay Korean.
+    """
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user(username="alice", password=PASSWORD)

@@ -22,8 +22,8 @@ def chat(alice):
     return services.conversation_create(owner=alice)
 
 
-def finish(message: Message, content: str = "Done.") -> Message:
-    return services.message_finish(
+def finish(message: Message, content: str = "Done.") -> None:
+    services.message_finish(
         message_id=message.id,
         model=get_model(message.model_id),
         content=content,
@@ -336,3 +336,25 @@ def test_a_checkpoint_saves_partial_text_only_while_streaming(chat):
     finish(turn.assistant_message, content="Hello!")
     services.message_checkpoint(message_id=message_id, content="late checkpoint")
     assert Message.objects.get(pk=message_id).content == "Hello!"
+
+
+def test_a_turn_costs_a_fixed_small_number_of_queries(chat, django_assert_max_num_queries):
+    """Start, first frame, finish and final frame of an answer: every turn pays these."""
+    from conversations import frames
+
+    for text in ("First", "Second"):  # the second turn has history
+        with django_assert_max_num_queries(10):  # limits, quota, leaf, window, 2 inserts, 1 update
+            turn = services.turn_start(conversation=chat, content=text)
+        with django_assert_max_num_queries(1):
+            frames.turn_started(
+                conversation=chat,
+                appended_ids=[turn.user_message.id, turn.assistant_message.id],
+            )
+        with django_assert_max_num_queries(1):
+            finish(turn.assistant_message)
+        with django_assert_max_num_queries(5):
+            frames.message_finished(
+                conversation=chat, message_id=turn.assistant_message.id, left_out_up_to=None
+            )
+    chat.refresh_from_db()
+    assert (chat.title, chat.title_source) == ("First", "message")
