@@ -266,10 +266,14 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         model = body.get("model") or (cfg["models"][0] if cfg["models"] else "fake-model")
         tokens = list(cfg["tokens"])
+        finish_reason = cfg["finish_reason"]
+        # As OpenAI does: stop at the requested maximum, saying so.
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if isinstance(limit, int) and 0 < limit < len(tokens):
+            tokens, finish_reason = tokens[:limit], "length"
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         usage = _usage(cfg["usage"], body, tokens)
-        finish_reason = cfg["finish_reason"]
 
         self._stall(cfg)
 

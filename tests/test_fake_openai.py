@@ -300,6 +300,20 @@ async def test_stop_does_not_hang_during_stream():
                 pass
 
 
+async def test_max_tokens_cuts_the_answer_like_openai(server):
+    server.tokens = [f" t{i}" for i in range(10)]
+    async with make_client(server) as client:
+        stream = await client.chat.completions.create(
+            model="fake-model", messages=MESSAGES, stream=True, max_tokens=3,
+            stream_options={"include_usage": True},
+        )
+        chunks = [chunk async for chunk in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices]
+    finish = [reason for reason in finish if reason]
+    assert (text, finish, chunks[-1].usage.completion_tokens) == (" t0 t1 t2", ["length"], 3)
+
+
 def test_raw_sse_wire_format(server):
     server.tokens = ["Hel", "lo"]
     server.usage = (3, 2)
