@@ -147,11 +147,10 @@ def test_validation_error_in_korean(alice, conversation):
     assert "제목은 200자까지 쓸 수 있습니다." in response.content.decode()
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_websocket_refusal_in_the_socket_language(alice):
-    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+async def korean_socket(user, conversation) -> WebsocketCommunicator:
+    """A connected socket of a browser that asks for Korean."""
     client = Client()
-    await database_sync_to_async(client.force_login)(alice)
+    await database_sync_to_async(client.force_login)(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     headers = [
         (b"origin", b"http://localhost"),
@@ -162,8 +161,15 @@ async def test_websocket_refusal_in_the_socket_language(alice):
     socket = WebsocketCommunicator(
         application, f"/ws/c/{conversation.public_id}/", headers=headers
     )
-    accepted, _code = await socket.connect(timeout=10)
-    assert accepted
+    accepted, code = await socket.connect(timeout=10)
+    assert accepted, f"socket refused with close code {code}"
+    return socket
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_refusal_in_the_socket_language(alice):
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    socket = await korean_socket(alice, conversation)
     await socket.send_json_to({"action": "send", "message": "   "})
     frame = await socket.receive_from(timeout=10)
     assert "먼저 메시지를 입력하세요." in frame
@@ -178,19 +184,7 @@ async def test_an_answers_error_is_saved_in_the_senders_language(alice, upstream
 
     upstream.fail_status = 401
     conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
-    client = Client()
-    await database_sync_to_async(client.force_login)(alice)
-    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    headers = [
-        (b"origin", b"http://localhost"),
-        (b"host", b"localhost"),
-        (b"cookie", cookie),
-        (b"accept-language", b"ko"),
-    ]
-    socket = WebsocketCommunicator(
-        application, f"/ws/c/{conversation.public_id}/", headers=headers
-    )
-    assert (await socket.connect(timeout=10))[0]
+    socket = await korean_socket(alice, conversation)
     await socket.send_json_to({"action": "send", "message": "안녕하세요"})
     reply = await read_reply(socket)
     await socket.disconnect()
