@@ -72,6 +72,21 @@ REPORT_CSP_VIOLATIONS = (
 )
 
 
+def _fresh_sync_thread_in_child() -> None:
+    # The live server is forked from this process. If async tests ran here
+    # first, asgiref's one thread for thread-sensitive code exists only in the
+    # parent: the child's executor would queue work for a thread it does not
+    # have, and every database call of the server would wait forever.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+
+
+os.register_at_fork(after_in_child=_fresh_sync_thread_in_child)
+
+
 class BrowserTestCase(ChannelsLiveServerTestCase):
     """A live server answering from a fake upstream, and a fresh browser page per test."""
 
