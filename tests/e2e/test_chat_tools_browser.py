@@ -110,3 +110,23 @@ class PhoneLayoutTests(BrowserTestCase):
         expect(page.locator("#sidebar")).to_be_visible()
         expect(page.locator("#composer-input")).to_be_in_viewport()
         page.screenshot(path="/tmp/parley-phone.png")
+
+    def test_in_korean_and_dark_nothing_overflows_either(self) -> None:
+        page = self.page
+        self.log_in("han")
+        page.get_by_role("button", name="한국어").click()
+        expect(page.get_by_role("button", name="보내기")).to_be_visible()
+        page.fill("#composer-input", "안녕하세요, 전화기에서 보내는 긴 메시지입니다 " * 4)
+        page.press("#composer-input", "Enter")
+        expect(page).to_have_url(self.url(r"/c/[0-9a-f-]{36}/"))
+        self.wait_until_answered(1)
+        page.locator(".sidebar-toggle").click()
+        page.get_by_role("button", name="어둡게").click()
+
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        expect(page.locator("html")).to_have_attribute("lang", "ko")
+        expect(page.get_by_role("button", name="↻ 다시 생성")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        expect(page.locator("#composer-input")).to_be_in_viewport()
+        page.screenshot(path="/tmp/parley-phone-ko-dark.png")
+        assert not self.csp_violations(), self.console
