@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_list_for_user, message_list
@@ -122,40 +123,46 @@ def conversations_export_json(*, user: AbstractBaseUser) -> dict[str, Any]:
 
 
 def conversation_export_markdown(*, conversation: Conversation) -> str:
-    """Export one conversation as a readable Markdown transcript."""
+    """Export one conversation as a readable Markdown transcript, in the reader's language."""
     lines = [f"# {conversation}", ""]
-    lines.append(f"- Model: {conversation.model_id}")
-    lines.append(f"- Created: {_iso(conversation.created_at)}")
-    lines.append(f"- Updated: {_iso(conversation.updated_at)}")
-    lines.append(f"- Exported: {timezone.now().isoformat()}")
+    lines.append(_("- Model: %(model)s") % {"model": conversation.model_id})
+    lines.append(_("- Created: %(when)s") % {"when": _iso(conversation.created_at)})
+    lines.append(_("- Updated: %(when)s") % {"when": _iso(conversation.updated_at)})
+    lines.append(_("- Exported: %(when)s") % {"when": timezone.now().isoformat()})
     lines.append("")
     if conversation.system_prompt:
-        lines += ["## System prompt", "", conversation.system_prompt, ""]
+        lines += [_("## System prompt"), "", conversation.system_prompt, ""]
     hidden = conversation.messages.filter(off_branch=True).count()
     if hidden:
         lines += [
-            f"_The branch shown; {hidden} message{'' if hidden == 1 else 's'} of other "
-            "versions (edits, regenerated answers) are in the JSON export._",
+            ngettext(
+                "_The branch shown; %(count)s message of other versions (edits, "
+                "regenerated answers) is in the JSON export._",
+                "_The branch shown; %(count)s messages of other versions (edits, "
+                "regenerated answers) are in the JSON export._",
+                hidden,
+            )
+            % {"count": hidden},
             "",
         ]
     for message in message_list(conversation=conversation):
         heading = f"## {message.get_role_display().capitalize()}"
         if message.role == Message.Role.ASSISTANT and message.model_id:
             heading += f" ({message.model_id})"
-        lines += [heading, "", message.content or "_(no text)_", ""]
+        lines += [heading, "", message.content or _("_(no text)_"), ""]
         notes = []
         if message.status != Message.Status.COMPLETE:
-            notes.append(f"status: {message.status}")
+            notes.append(_("status: %(status)s") % {"status": message.get_status_display()})
         if message.error:
-            notes.append(f"error: {message.error}")
+            notes.append(_("error: %(error)s") % {"error": message.error})
         if message.input_tokens is not None or message.output_tokens is not None:
-            estimated = " (estimated)" if message.usage_estimated else ""
-            notes.append(
-                f"tokens: {message.input_tokens or 0} in, {message.output_tokens or 0} out"
-                f"{estimated}"
-            )
+            counts = {"input": message.input_tokens or 0, "output": message.output_tokens or 0}
+            if message.usage_estimated:
+                notes.append(_("tokens: %(input)s in, %(output)s out (estimated)") % counts)
+            else:
+                notes.append(_("tokens: %(input)s in, %(output)s out") % counts)
         if message.cost:
-            notes.append(f"cost: ${message.cost.normalize():f}")
+            notes.append(_("cost: $%(cost)s") % {"cost": f"{message.cost.normalize():f}"})
         if notes:
             lines += [f"_{'; '.join(notes)}_", ""]
     return "\n".join(lines)

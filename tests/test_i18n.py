@@ -262,3 +262,16 @@ def test_catalog_compiles(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db
+def test_the_markdown_export_is_in_the_readers_language(alice, conversation):
+    client = Client(HTTP_ACCEPT_LANGUAGE="ko")
+    client.force_login(alice)
+
+    text = client.get(
+        reverse("conversations:export_markdown", args=[conversation.public_id])
+    ).content.decode()
+
+    assert "- 모델: fake" in text
+    assert "- Model:" not in text
