@@ -454,7 +454,7 @@ def title_request(*, message_id: int) -> TitleRequest | None:
     if conversation.title_source != Conversation.TitleSource.MESSAGE:
         return None
     model = get_catalog().models.get(settings.PARLEY_TITLE_MODEL or conversation.model_id)
-    if model is None or not model.usable:
+    if model is None or not model.usable or not model.writes_titles:
         return None
     excerpt = Truncator(answer.parent.content).chars(TITLE_EXCERPT_CHARS)
     reply = Truncator(answer.content).chars(TITLE_EXCERPT_CHARS)

@@ -71,6 +71,7 @@ max_output_tokens = 40
 encoding = "cl100k_base"
 price_input_per_1k = "0.001"
 price_output_per_1k = "0.002"
+writes_titles = false
 
 [[models]]
 id = "keyed"

@@ -64,6 +64,8 @@ def test_the_shipped_models_toml_parses():
     smollm2 = catalog.get("smollm2")
     assert smollm2.is_local
     assert smollm2.max_output_tokens < smollm2.context_window
+    # The tiny demo model's titles are worse than the first message's words.
+    assert (smollm2.writes_titles, catalog.get("gpt-4o-mini").writes_titles) == (False, True)
     assert catalog.get("gpt-4o-mini").price_input_per_1k == Decimal("0.00015")
     assert [preset.name for preset in catalog.presets][0] == "Helpful assistant"
 
@@ -290,3 +292,12 @@ def test_get_model_of_an_unknown_id_raises_unknown_model_error():
 
 def test_get_model_reads_the_configured_catalog():
     assert get_model("tiny").context_window == 120
+
+
+def test_writes_titles_must_be_true_or_false():
+    entry = (
+        '[[models]]\nid = "m"\nlabel = "M"\nbackend = "openai"\nupstream = "m"\n'
+        'context_window = 100\nmax_output_tokens = 10\nwrites_titles = "no"\n'
+    )
+    with pytest.raises(CatalogError, match="model 'm': field 'writes_titles' must be true or false"):
+        catalog_parse(entry)

@@ -122,3 +122,18 @@ async def test_the_first_message_title_stays_when_the_model_fails(alice, upstrea
 )
 def test_titles_are_cleaned(reply, title):
     assert services.title_clean(reply) == title
+
+
+async def test_a_model_that_writes_no_titles_is_not_asked(alice, upstream):
+    conversation, answer_id = await database_sync_to_async(first_exchange)(alice)
+    await database_sync_to_async(services.conversation_set_model)(
+        conversation=conversation, model_id="tiny"  # writes_titles = false in its catalog entry
+    )
+
+    changed = await titles.title_write(
+        message_id=answer_id, group=conversation_group(conversation.public_id)
+    )
+
+    assert not changed
+    assert title_requests(upstream) == []
+    assert (await fresh(conversation)).title == "Plan my trip"

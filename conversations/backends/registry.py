@@ -64,6 +64,9 @@ class ModelConfig:
     package: str = ""
     file: str = ""
     repeat_penalty: float | None = None
+    # Whether this model is asked to name conversations (a tiny model's titles
+    # are worse than the first message's words).
+    writes_titles: bool = True
 
     @property
     def resolved_base_url(self) -> str:
@@ -163,6 +166,7 @@ _FIELD_TYPES: dict[str, type] = {
     "package": str,
     "file": str,
     "repeat_penalty": float,
+    "writes_titles": bool,
 }
 _REQUIRED = ("id", "label", "backend", "upstream", "context_window", "max_output_tokens")
 
@@ -201,6 +205,8 @@ def _parse_model(entry: Any, index: int) -> ModelConfig:
                 raise CatalogError(f"{where}: field {name!r} must be a whole number")
             if value <= 0:
                 raise CatalogError(f"{where}: field {name!r} must be positive")
+        elif expected is bool and not isinstance(value, bool):
+            raise CatalogError(f"{where}: field {name!r} must be true or false")
         elif not isinstance(value, expected):
             raise CatalogError(f"{where}: field {name!r} must be a {expected.__name__}")
         values[name] = value
