@@ -299,5 +299,6 @@ def test_writes_titles_must_be_true_or_false():
         '[[models]]\nid = "m"\nlabel = "M"\nbackend = "openai"\nupstream = "m"\n'
         'context_window = 100\nmax_output_tokens = 10\nwrites_titles = "no"\n'
     )
-    with pytest.raises(CatalogError, match="model 'm': field 'writes_titles' must be true or false"):
+    error = "model 'm': field 'writes_titles' must be true or false"
+    with pytest.raises(CatalogError, match=error):
         catalog_parse(entry)
