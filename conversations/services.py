@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -219,6 +219,16 @@ def message_validate(content: str) -> str:
     return content
 
 
+def _lock(conversation: Conversation) -> None:
+    """Serialise changes to one conversation's branch until the transaction ends.
+
+    PostgreSQL locks the conversation's row; SQLite's IMMEDIATE transactions
+    (settings) hold the database's write lock from their first statement.
+    """
+    if connection.features.has_select_for_update:
+        list(Conversation.objects.select_for_update().filter(pk=conversation.pk).values("pk"))
+
+
 def _require_idle(conversation: Conversation) -> None:
     if conversation.messages.filter(status=Message.Status.STREAMING).exists():
         raise ValidationError(_("Wait for the answer to finish, or stop it, before sending."))
@@ -310,15 +320,17 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
     content = message_validate(content)
     quota_check(user=conversation.owner)
     model = _require_usable(get_model(conversation.model_id))
-    parent_id = _branch_leaf_when_idle(conversation)
     window = window_build(conversation=conversation, model=model, newest=content)
     with transaction.atomic():
+        # Checked under the lock: of two sends at once, the second sees the
+        # first's reply streaming and is refused (the branch stays one line).
+        _lock(conversation)
         return _turn_create(
             conversation=conversation,
             model=model,
             window=window,
             content=content,
-            parent_id=parent_id,
+            parent_id=_branch_leaf_when_idle(conversation),
         )
 
 
@@ -340,11 +352,12 @@ def turn_edit(*, conversation: Conversation, message_id: int, content: str) -> T
     original = _branch_message(conversation, message_id, Message.Role.USER)
     quota_check(user=conversation.owner)
     model = _require_usable(get_model(conversation.model_id))
-    _require_idle(conversation)
     window = window_build(
         conversation=conversation, model=model, newest=content, before_id=original.pk
     )
     with transaction.atomic():
+        _lock(conversation)
+        _require_idle(conversation)
         _branch_leave(conversation, first=original)
         return _turn_create(
             conversation=conversation,
@@ -370,11 +383,12 @@ def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
         raise ValidationError(_("There is no question to answer again."))
     quota_check(user=conversation.owner)
     model = _require_usable(get_model(conversation.model_id))
-    _require_idle(conversation)
     window = window_build(
         conversation=conversation, model=model, newest=question.content, before_id=question.pk
     )
     with transaction.atomic():
+        _lock(conversation)
+        _require_idle(conversation)
         _branch_leave(conversation, first=answer)
         assistant_message = Message.objects.create(
             conversation=conversation,
@@ -401,7 +415,6 @@ def branch_switch(*, conversation: Conversation, message_id: int, step: int) -> 
     shown = conversation.messages.filter(pk=message_id, off_branch=False).first()
     if shown is None:
         raise ValidationError(_("That message is not on the branch shown; reload to see it."))
-    _require_idle(conversation)
     siblings = conversation.messages.filter(parent_id=shown.parent_id).order_by("id")
     ids = list(siblings.values_list("id", flat=True))
     position = ids.index(shown.pk) + step
@@ -422,6 +435,8 @@ def branch_switch(*, conversation: Conversation, message_id: int, step: int) -> 
         node = parents[node]
     path.append(target_id)
     with transaction.atomic():
+        _lock(conversation)
+        _require_idle(conversation)
         _branch_leave(conversation, first=shown)
         conversation.messages.filter(id__in=path).update(off_branch=False)
     return conversation.messages.get(pk=target_id)

@@ -327,3 +327,40 @@ def test_the_migration_turns_retried_lists_into_trees(alice):
     assert list(Message.objects.filter(off_branch=True).values_list("id", flat=True)) == [
         failed.pk
     ]
+
+
+def test_two_sends_at_once_keep_the_branch_one_line(alice):
+    import threading
+
+    from django.db import connection
+
+    from conversations.models import Conversation
+
+    conversation = services.conversation_create(owner=alice)
+    line(conversation, "Q1", "A1")
+    start = threading.Barrier(2)
+    results: list[str] = []
+
+    def send(text: str) -> None:
+        try:
+            mine = Conversation.objects.get(pk=conversation.pk)
+            start.wait()
+            services.turn_start(conversation=mine, content=text)
+            results.append("sent")
+        except ValidationError as exc:
+            results.append(exc.messages[0])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(text,)) for text in ("Q2", "Q2'")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(results) == [
+        "Wait for the answer to finish, or stop it, before sending.",
+        "sent",
+    ]
+    shown = list(selectors.message_list(conversation=conversation))
+    assert [m.parent_id for m in shown[1:]] == [m.pk for m in shown[:-1]]
