@@ -248,6 +248,9 @@ async def _start(
             turn.window.input_tokens,
             # Errors saved with the answer are written in the sender's language.
             language=translation.get_language(),
+            # Only an answer to a conversation's first question may name it:
+            # known here, so other answers cost no title lookup when they end.
+            first_answer=turn.user_message.parent_id is None,
         ),
         name=f"generation-{generation.message_id}",
         context=contextvars.Context(),
@@ -434,6 +437,7 @@ async def _run(
     estimated_input_tokens: int,
     *,
     language: str | None = None,
+    first_answer: bool = False,
 ) -> None:
     if language:
         translation.activate(language)  # in this task's own context only
@@ -508,5 +512,5 @@ async def _run(
         )
         if control_listener is not None:
             await _stop_listening(control_listener, control_channel)
-        if status == Message.Status.COMPLETE:
+        if status == Message.Status.COMPLETE and first_answer:
             titles.title_schedule(message_id=generation.message_id, group=generation.group)
