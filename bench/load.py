@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -85,6 +86,13 @@ def prepare_database(env: dict[str, str]) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
     )
+    # DEBUG is off: pages need the hashed static files' manifest.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
 
 
 def make_users(env: dict[str, str], count: int) -> list[tuple[str, str]]:
@@ -115,7 +123,9 @@ print(json.dumps(out))
     return [tuple(row) for row in json.loads(result.stdout.strip().splitlines()[-1])]
 
 
-async def app_client(port: int, cookie: str, conversation: str, results: list, errors: list):
+async def app_client(
+    port: int, cookie: str, conversation: str, ready: asyncio.Barrier, results: list, errors: list
+):
     origin = f"http://127.0.0.1:{port}"
     try:
         async with ws_connect(
@@ -125,6 +135,9 @@ async def app_client(port: int, cookie: str, conversation: str, results: list, e
             open_timeout=60,
             max_size=None,
         ) as socket_:
+            # Every client is connected before any sends: opening a socket is
+            # not part of the time to the first token.
+            await ready.wait()
             sent = time.perf_counter()
             await socket_.send(json.dumps({"action": "send", "message": "Hello", "HEADERS": {}}))
             first = None
@@ -138,10 +151,12 @@ async def app_client(port: int, cookie: str, conversation: str, results: list, e
                         if match.group(1) != "complete":
                             errors.append(f"answer ended {match.group(1)}")
                             return
-                        results.append((first - sent, time.perf_counter()))
+                        results.append((sent, first, time.perf_counter()))
                         return
     except Exception as exc:  # noqa: BLE001 - every failure counts as an error
         errors.append(repr(exc))
+        with contextlib.suppress(Exception):  # let the others go on
+            await ready.abort()
 
 
 async def direct_client(client: openai.AsyncOpenAI, results: list, errors: list):
@@ -154,7 +169,7 @@ async def direct_client(client: openai.AsyncOpenAI, results: list, errors: list)
         async for chunk in stream:
             if first is None and chunk.choices and chunk.choices[0].delta.content:
                 first = time.perf_counter()
-        results.append((first - sent, time.perf_counter()))
+        results.append((sent, first, time.perf_counter()))
     except Exception as exc:  # noqa: BLE001
         errors.append(repr(exc))
 
@@ -166,13 +181,24 @@ async def direct_wave(base_url: str, clients: int, tokens: int):
         return await run_wave([lambda r, e: direct_client(client, r, e)] * clients, tokens)
 
 
+async def app_wave(port: int, users: list[tuple[str, str]], tokens: int):
+    ready = asyncio.Barrier(len(users))
+    return await run_wave(
+        [lambda r, e, c=c, v=v: app_client(port, c, v, ready, r, e) for c, v in users], tokens
+    )
+
+
 async def run_wave(factories, tokens: int):
-    results: list[tuple[float, float]] = []
+    """Run the clients at once; tokens/s is over the time from the first send to the last end."""
+    results: list[tuple[float, float, float]] = []
     errors: list[str] = []
-    start = time.perf_counter()
     await asyncio.gather(*(factory(results, errors) for factory in factories))
-    elapsed = (max(end for _, end in results) - start) if results else float("nan")
-    ttfts = [ttft * 1000 for ttft, _ in results]
+    elapsed = (
+        (max(end for _, _, end in results) - min(sent for sent, _, _ in results))
+        if results
+        else float("nan")
+    )
+    ttfts = [(first - sent) * 1000 for sent, first, _ in results]
     return {
         "p50": percentile(ttfts, 50) if ttfts else float("nan"),
         "p90": percentile(ttfts, 90) if ttfts else float("nan"),
@@ -244,6 +270,8 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
+        else:
+            raise SystemExit(f"the server never served a page; see {workdir}/server.log")
         launcher = psutil.Process(server.pid)
         time.sleep(1)
         # The Daphne processes: the launcher's children, or the one process.
@@ -251,15 +279,8 @@ def main() -> None:
         idle_rss = sum(process.memory_info().rss for process in processes) / 2**20
         # Replies first, not counted: the first request of a process pays for
         # lazy set-up (the HTTP client's pool, template compilation).
-        asyncio.run(
-            run_wave(
-                [
-                    lambda r, e, c=c, v=v: app_client(port, c, v, r, e)
-                    for c, v in make_users(env, 1 if args.workers == 1 else 4 * args.workers)
-                ],
-                args.tokens,
-            )
-        )
+        warm_users = make_users(env, 1 if args.workers == 1 else 4 * args.workers)
+        asyncio.run(app_wave(port, warm_users, args.tokens))
         store = "PostgreSQL + Redis" if args.postgres_redis else "SQLite + in-memory layer"
         if args.workers > 1:
             store += f", {args.workers} workers (RSS and CPU: their sum)"
@@ -298,12 +319,7 @@ def main() -> None:
                 if os.environ.get("BENCH_PYSPY")
                 else None
             )
-            app = asyncio.run(
-                run_wave(
-                    [lambda r, e, c=c, v=v: app_client(port, c, v, r, e) for c, v in users],
-                    args.tokens,
-                )
-            )
+            app = asyncio.run(app_wave(port, users, args.tokens))
             cpu_after = sum(sum(process.cpu_times()[:2]) for process in processes)
             cpu_ms = (cpu_after - cpu_before) * 1000 / clients
             if spy is not None:

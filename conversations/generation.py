@@ -131,6 +131,10 @@ class Generation:
     stop_requested: bool = False
     # A view in another process asked for a snapshot: chunks go through the layer too.
     remote_views: bool = False
+    # The loop running the reply, and what the checkpointer saved of it and when.
+    loop: asyncio.AbstractEventLoop | None = None
+    saved_parts: int = 0
+    saved_at: float = field(default_factory=time.monotonic)
 
     @property
     def text(self) -> str:
@@ -227,8 +231,11 @@ async def _start(
     """
     group = conversation_group(conversation.public_id)
     # Registered first: a view handling "turn.started" finds the reply running here.
-    generation = Generation(message_id=turn.assistant_message.id, group=group)
+    generation = Generation(
+        message_id=turn.assistant_message.id, group=group, loop=asyncio.get_running_loop()
+    )
     _running[generation.message_id] = generation
+    _checkpointer_ensure()
     await conversation_publish(
         group,
         {
@@ -318,24 +325,47 @@ async def _stop_listening(listener: asyncio.Task, channel: str) -> None:
         listener.cancel()
 
 
-async def _checkpoint_periodically(generation: Generation) -> None:
-    """Save the partial text while it grows, and touch the row while it waits.
+# The task saving the partial texts of this process's replies.
+_checkpointer: asyncio.Task | None = None
 
-    The touch is the heartbeat that tells a restarted server this reply is alive
-    (see services.messages_interrupt_stale).
-    """
-    saved_parts = 0
-    quiet = 0.0
-    interval = settings.PARLEY_CHECKPOINT_SECONDS
-    while True:
-        await asyncio.sleep(interval)
-        quiet += interval
-        if len(generation.parts) == saved_parts and quiet < HEARTBEAT_SECONDS:
-            continue
-        saved_parts, quiet = len(generation.parts), 0.0
-        await database_call(services.message_checkpoint)(
-            message_id=generation.message_id, content=generation.text
+
+def _checkpointer_ensure() -> None:
+    """Start the checkpointer if it is not running (it ends after the last reply)."""
+    global _checkpointer
+    loop = asyncio.get_running_loop()
+    if _checkpointer is None or _checkpointer.done() or _checkpointer.get_loop() is not loop:
+        _checkpointer = loop.create_task(
+            _checkpoint_all(), name="generation-checkpoints", context=contextvars.Context()
         )
+
+
+async def _checkpoint_all() -> None:
+    """Save the texts of the replies running here while they grow, in one statement a tick.
+
+    One statement (and one transaction) per interval for every running reply, not
+    one per reply: a hundred replies make one write a second, not a hundred. A
+    reply whose text did not grow is touched at least every HEARTBEAT_SECONDS,
+    which tells a restarted server that it is alive (see
+    services.messages_interrupt_stale).
+    """
+    interval = settings.PARLEY_CHECKPOINT_SECONDS
+    loop = asyncio.get_running_loop()
+    while any(generation.loop is loop for generation in _running.values()):
+        await asyncio.sleep(interval)
+        now = time.monotonic()
+        texts = {}
+        for generation in list(_running.values()):
+            if generation.loop is not loop:
+                continue
+            grew = len(generation.parts) != generation.saved_parts
+            if grew or now - generation.saved_at >= HEARTBEAT_SECONDS:
+                texts[generation.message_id] = generation.text
+                generation.saved_parts, generation.saved_at = len(generation.parts), now
+        if texts:
+            try:
+                await database_call(services.messages_checkpoint)(message_texts=texts)
+            except Exception:  # the next tick tries again; the final save is separate
+                logger.exception("could not checkpoint %d answer(s)", len(texts))
 
 
 def generations_interrupt_all() -> None:
@@ -449,7 +479,6 @@ async def _run(
     if layer_is_shared(layer):
         control_channel = await layer.new_channel()
         control_listener = asyncio.create_task(_listen_for_control(generation, control_channel))
-    checkpointer = asyncio.create_task(_checkpoint_periodically(generation))
     started = time.monotonic()
     first_token_at: float | None = None
     usage: Usage | None = None
@@ -490,7 +519,6 @@ async def _run(
         logger.exception("generation %s failed", generation.message_id)
         status, error = Message.Status.ERROR, "Something went wrong while writing the answer."
     finally:
-        checkpointer.cancel()
         await publisher.close()
         now = time.monotonic()
         await database_call(services.message_finish)(

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
@@ -509,9 +509,31 @@ def conversation_title_from_model(*, conversation_id: int, title: str) -> bool:
 
 def message_checkpoint(*, message_id: int, content: str) -> None:
     """Save the partial text of a reply that is still streaming."""
-    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-        content=content, updated_at=timezone.now()
-    )
+    messages_checkpoint(message_texts={message_id: content})
+
+
+# Rows per checkpoint statement (two parameters each, well under SQLite's limit).
+CHECKPOINT_BATCH = 200
+
+
+def messages_checkpoint(*, message_texts: dict[int, str]) -> None:
+    """Save the partial texts of replies still streaming, in one statement per batch.
+
+    A reply that ended meanwhile is left alone: its final text is saved already.
+    """
+    now = timezone.now()
+    items = list(message_texts.items())
+    for start in range(0, len(items), CHECKPOINT_BATCH):
+        batch = items[start : start + CHECKPOINT_BATCH]
+        Message.objects.filter(
+            pk__in=[pk for pk, _ in batch], status=Message.Status.STREAMING
+        ).update(
+            content=Case(
+                *(When(pk=pk, then=Value(text)) for pk, text in batch),
+                output_field=TextField(),
+            ),
+            updated_at=now,
+        )
 
 
 def messages_interrupt(*, message_texts: dict[int, str]) -> None:

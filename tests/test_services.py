@@ -338,6 +338,41 @@ def test_a_checkpoint_saves_partial_text_only_while_streaming(chat):
     assert Message.objects.get(pk=message_id).content == "Hello!"
 
 
+def test_one_statement_checkpoints_every_streaming_reply(alice, django_assert_num_queries):
+    turns = [
+        services.turn_start(conversation=services.conversation_create(owner=alice), content=q)
+        for q in ("one", "two", "three")
+    ]
+    finish(turns[2].assistant_message, content="Finished.")
+    ids = [turn.assistant_message.id for turn in turns]
+
+    with django_assert_num_queries(1):
+        services.messages_checkpoint(
+            message_texts={ids[0]: "First so far", ids[1]: "Second's 'quoted' text", ids[2]: "late"}
+        )
+
+    saved = {message.id: message for message in Message.objects.filter(id__in=ids)}
+    assert saved[ids[0]].content == "First so far"
+    assert saved[ids[1]].content == "Second's 'quoted' text"
+    assert [saved[id_].status for id_ in ids[:2]] == ["streaming", "streaming"]
+    # A reply that ended keeps its final text.
+    assert saved[ids[2]].content == "Finished."
+    assert saved[ids[2]].status == "complete"
+
+
+def test_checkpoints_of_more_replies_than_a_batch_are_all_saved(alice, monkeypatch):
+    monkeypatch.setattr(services, "CHECKPOINT_BATCH", 2)
+    turns = [
+        services.turn_start(conversation=services.conversation_create(owner=alice), content=q)
+        for q in ("a", "b", "c", "d", "e")
+    ]
+    texts = {turn.assistant_message.id: f"text {i}" for i, turn in enumerate(turns)}
+
+    services.messages_checkpoint(message_texts=texts)
+
+    assert dict(Message.objects.filter(id__in=texts).values_list("id", "content")) == texts
+
+
 def test_a_turn_costs_a_fixed_small_number_of_queries(chat, django_assert_max_num_queries):
     """Start, first frame, finish and final frame of an answer: every turn pays these."""
     from conversations import frames
