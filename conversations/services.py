@@ -521,6 +521,16 @@ def messages_checkpoint(*, message_texts: dict[int, str]) -> None:
 
     A reply that ended meanwhile is left alone: its final text is saved already.
     """
+    _streaming_texts_save(message_texts)
+
+
+def messages_interrupt(*, message_texts: dict[int, str]) -> None:
+    """Mark replies as interrupted (server stopping), keeping the text written so far."""
+    _streaming_texts_save(message_texts, status=Message.Status.INTERRUPTED)
+
+
+def _streaming_texts_save(message_texts: dict[int, str], **fields: object) -> None:
+    """Save each reply's text (and `fields`) if it is still streaming, a batch per statement."""
     now = timezone.now()
     items = list(message_texts.items())
     for start in range(0, len(items), CHECKPOINT_BATCH):
@@ -533,14 +543,7 @@ def messages_checkpoint(*, message_texts: dict[int, str]) -> None:
                 output_field=TextField(),
             ),
             updated_at=now,
-        )
-
-
-def messages_interrupt(*, message_texts: dict[int, str]) -> None:
-    """Mark replies as interrupted (server stopping), keeping the text written so far."""
-    for message_id, content in message_texts.items():
-        Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-            content=content, status=Message.Status.INTERRUPTED, updated_at=timezone.now()
+            **fields,
         )
 
 

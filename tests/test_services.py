@@ -373,6 +373,22 @@ def test_checkpoints_of_more_replies_than_a_batch_are_all_saved(alice, monkeypat
     assert dict(Message.objects.filter(id__in=texts).values_list("id", "content")) == texts
 
 
+def test_interrupting_saves_streaming_replies_in_one_statement(alice, django_assert_num_queries):
+    turns = [
+        services.turn_start(conversation=services.conversation_create(owner=alice), content=q)
+        for q in ("one", "two")
+    ]
+    finish(turns[1].assistant_message, content="Finished.")
+    ids = [turn.assistant_message.id for turn in turns]
+
+    with django_assert_num_queries(1):
+        services.messages_interrupt(message_texts={ids[0]: "Half an", ids[1]: "late"})
+
+    saved = {message.id: message for message in Message.objects.filter(id__in=ids)}
+    assert (saved[ids[0]].status, saved[ids[0]].content) == ("interrupted", "Half an")
+    assert (saved[ids[1]].status, saved[ids[1]].content) == ("complete", "Finished.")
+
+
 def test_a_turn_costs_a_fixed_small_number_of_queries(chat, django_assert_max_num_queries):
     """Start, first frame, finish and final frame of an answer: every turn pays these."""
     from conversations import frames
