@@ -278,6 +278,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             html, ended, self.left_out_up_to = await database_call(frames.branch_drawn)(
                 conversation=self.conversation, fresh_id=event["assistant_message_id"]
             )
+        elif messages := event.get("messages"):  # published in this process
+            html, ended = frames.turn_drawn(conversation=self.conversation, messages=messages), []
         else:
             html, ended = await database_call(frames.turn_started)(
                 conversation=self.conversation, appended_ids=event["appended_ids"]

@@ -76,11 +76,20 @@ def turn_started(*, conversation: Conversation, appended_ids: list[int]) -> tupl
     the ids of replies that already ended (their chunks are to be skipped).
     """
     appended = list(selectors.message_list(conversation=conversation).filter(id__in=appended_ids))
-    for message in _fresh(appended):
+    return turn_drawn(conversation=conversation, messages=_fresh(appended)), _ended(appended)
+
+
+def turn_drawn(*, conversation: Conversation, messages: list[Message]) -> str:
+    """The frame of a new turn drawn from its messages as they were saved (no query).
+
+    A view in the process that started the turn gets them with the event, and
+    handles that event before any chunk of the reply: it is drawn empty.
+    """
+    for message in messages:
         # A new question and its reply follow the branch's end: no versions yet.
         message.alternatives = None
-    context = {"conversation": conversation, "chat_messages": appended}
-    return render_to_string(f"{PAGE}#turn-frame", context), _ended(appended)
+    context = {"conversation": conversation, "chat_messages": messages}
+    return render_to_string(f"{PAGE}#turn-frame", context)
 
 
 def _fresh(messages: list[Message]) -> list[Message]:

@@ -109,9 +109,13 @@ def _deliver_here(group: str, event: dict) -> None:
         view.deliver(event)
 
 
-async def conversation_publish(group: str, event: dict) -> None:
-    """Send an event to every view of a conversation: here directly, elsewhere by the layer."""
-    _deliver_here(group, event)
+async def conversation_publish(group: str, event: dict, *, here: dict | None = None) -> None:
+    """Send an event to every view of a conversation: here directly, elsewhere by the layer.
+
+    `here`, if given, is what views in this process get instead: it may carry
+    Python objects that the layer cannot.
+    """
+    _deliver_here(group, event if here is None else here)
     layer = get_channel_layer()
     if layer_is_shared(layer):
         await layer.group_send(group, {**event, "origin": PROCESS_ID})
@@ -186,7 +190,7 @@ async def turn_submit(*, conversation: Conversation, content: str) -> services.T
     Raises what `services.turn_start` raises; then nothing was saved.
     """
     turn = await database_call(services.turn_start)(conversation=conversation, content=content)
-    await _start(conversation, turn, appended=[turn.user_message.id, turn.assistant_message.id])
+    await _start(conversation, turn)
     return turn
 
 
@@ -217,17 +221,11 @@ async def branch_switch(*, conversation: Conversation, message_id: int, step: in
     await conversation_publish(group, {"type": "branch.switched"})
 
 
-async def _start(
-    conversation: Conversation,
-    turn: services.Turn,
-    *,
-    appended: list[int] | None = None,
-    redraw: bool = False,
-) -> None:
+async def _start(conversation: Conversation, turn: services.Turn, *, redraw: bool = False) -> None:
     """Tell every view about the new turn, then run the reply as a detached task.
 
-    Views append the `appended` messages, or, when the turn changed the branch
-    shown (`redraw`), draw the whole branch again.
+    Views append the turn's question and reply, or, when the turn changed the
+    branch shown (`redraw`), draw the whole branch again.
     """
     group = conversation_group(conversation.public_id)
     # Registered first: a view handling "turn.started" finds the reply running here.
@@ -236,15 +234,18 @@ async def _start(
     )
     _running[generation.message_id] = generation
     _checkpointer_ensure()
-    await conversation_publish(
-        group,
-        {
-            "type": "turn.started",
-            "appended_ids": appended or [],
-            "redraw": redraw,
-            "assistant_message_id": turn.assistant_message.id,
-        },
-    )
+    messages = [turn.user_message, turn.assistant_message]
+    event = {
+        "type": "turn.started",
+        "appended_ids": [] if redraw else [message.id for message in messages],
+        "redraw": redraw,
+        "assistant_message_id": turn.assistant_message.id,
+    }
+    # Views here draw a new turn from its messages as saved, with no query: a
+    # database round trip per view, queued behind other sockets' writes, held
+    # back the reply's first chunk.
+    here = None if redraw else {**event, "messages": messages}
+    await conversation_publish(group, event, here=here)
     # A fresh context: the task must not inherit the request's or the socket's
     # thread-sensitive executor, which is shut down when they end.
     generation.task = asyncio.create_task(

@@ -402,6 +402,13 @@ def test_a_turn_costs_a_fixed_small_number_of_queries(chat, django_assert_max_nu
                 conversation=chat,
                 appended_ids=[turn.user_message.id, turn.assistant_message.id],
             )
+        # Views in the process that started the turn draw it from its messages.
+        with django_assert_max_num_queries(0):
+            html = frames.turn_drawn(
+                conversation=chat, messages=[turn.user_message, turn.assistant_message]
+            )
+        assert f'id="msg-{turn.assistant_message.id}-body"' in html
+        assert text in html
         with django_assert_max_num_queries(1):
             finish(turn.assistant_message)
         with django_assert_max_num_queries(5):
