@@ -38,6 +38,8 @@ import psutil  # noqa: E402
 from conftest import catalog_text  # noqa: E402
 from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
+from chatsite.serve import daphne_connect_timeout  # noqa: E402
+
 DELTA = re.compile(r'hx-swap-oob="beforeend:#msg-\d+-body"')
 DONE = re.compile(r'class="message message--assistant is-(complete|stopped|error|interrupted)')
 # Override to keep out of other benchmarks' way on a shared machine.
@@ -249,7 +251,7 @@ def main() -> None:
             *(
                 ["chatsite.serve", "--workers", str(args.workers)]
                 if args.workers > 1
-                else ["daphne"]
+                else ["daphne", *daphne_connect_timeout([])]
             ),
             "-b",
             "127.0.0.1",

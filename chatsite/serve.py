@@ -30,6 +30,19 @@ import subprocess
 import sys
 import time
 
+# Daphne closes a websocket whose consumer has not accepted it within 5 s (its
+# command line's default). A consumer's connect reads the session, the user and
+# the conversation: under a burst of connections, or on a slow host, that can
+# take longer, and the browser would see the socket fail and retry.
+WEBSOCKET_CONNECT_TIMEOUT = 30
+
+
+def daphne_connect_timeout(daphne_args: list[str]) -> list[str]:
+    """Daphne's option for a longer handshake, unless the command line sets one."""
+    if any(arg.startswith("--websocket_connect_timeout") for arg in daphne_args):
+        return []
+    return ["--websocket_connect_timeout", str(WEBSOCKET_CONNECT_TIMEOUT)]
+
 
 def workers_default() -> int:
     """One worker per core when a shared channel layer is configured, else one."""
@@ -71,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "daphne",
         "--fd",
         str(fd),
+        *daphne_connect_timeout(daphne_args),
         *daphne_args,
         args.application,
     ]

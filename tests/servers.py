@@ -16,6 +16,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from chatsite.serve import daphne_connect_timeout
+
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("PARLEY_TEST_WORKERS_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -70,6 +72,7 @@ class Worker:
                 sys.executable,
                 "-m",
                 "daphne",
+                *daphne_connect_timeout([]),
                 "-b",
                 "127.0.0.1",
                 "-p",

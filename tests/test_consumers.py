@@ -24,8 +24,9 @@ from conversations.models import Conversation, Message
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LOCAL_ORIGIN = b"http://localhost"
-# Every receive and every wait on the database is bounded by this.
-TIMEOUT = 10
+# Every receive and every wait on the database is bounded by this: generous, so
+# that a slow machine does not fail what only takes longer there.
+TIMEOUT = 30
 
 DELTA = re.compile(r'<span hx-swap-oob="beforeend:#msg-(\d+)-body">(.*?)</span>', re.S)
 SNAPSHOT = re.compile(

@@ -39,7 +39,7 @@ def load(message_id: int) -> Message:
     return Message.objects.get(pk=message_id)
 
 
-async def wait_for(predicate, timeout: float = 10.0):
+async def wait_for(predicate, timeout: float = 30.0):
     deadline = asyncio.get_running_loop().time() + timeout
     while not await predicate():
         assert asyncio.get_running_loop().time() < deadline, "timed out"

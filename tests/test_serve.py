@@ -20,3 +20,11 @@ def test_one_worker_per_core_only_with_redis(monkeypatch):
     assert serve.workers_default() == 1
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/14")
     assert serve.workers_default() >= 1
+
+
+def test_daphne_waits_longer_than_its_default_for_a_socket_to_be_accepted():
+    """Daphne's command line drops sockets not accepted within 5 s: workers allow 30."""
+    assert serve.daphne_connect_timeout([]) == ["--websocket_connect_timeout", "30"]
+    # A value given on the command line wins.
+    assert serve.daphne_connect_timeout(["--websocket_connect_timeout", "60"]) == []
+    assert serve.daphne_connect_timeout(["--websocket_connect_timeout=60"]) == []

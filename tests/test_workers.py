@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.skipif(not redis_reachable(), reason="needs Redis on 127.0.0.1:6379"),
     pytest.mark.timeout(180),
 ]
-TIMEOUT = 20
+TIMEOUT = 40
 DELTA = re.compile(r'<span hx-swap-oob="beforeend:#msg-(\d+)-body">(.*?)</span>', re.S)
 SNAPSHOT = re.compile(
     r'<div id="msg-(\d+)-body" class="message-body is-streaming"[^>]*>(.*?)</div>', re.S

@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 30_000
 SCREENSHOT = "/tmp/parley-chat.png"
 
 # Markdown that arrives in ~30 pieces: bold text and a highlighted code block.
