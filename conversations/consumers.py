@@ -47,6 +47,8 @@ logger = logging.getLogger("parley.consumers")
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 ALL_SHOWN = 2**62
+# A page shows at most a few replies streaming (one per conversation, normally).
+SYNC_MAX_IDS = 20
 # Channels runs close_old_connections before every event, a hop to the one
 # thread shared by the whole process that every busy socket queued behind. It
 # tidies that thread's connection, which only the session and user lookup of a
@@ -202,6 +204,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._edit(data.get("message_id"), data.get("message"))
         elif action == "branch":
             await self._branch(data.get("message_id"), data.get("step"))
+        elif action == "sync":
+            await self._sync(data.get("message_ids"))
         else:
             logger.info("unknown action %r on %s", str(action)[:40], self.group)
             await self.send(text_data=frames.alert(
@@ -247,6 +251,27 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await branch_switch(conversation=self.conversation, message_id=message_id, step=step)
         except ValidationError as exc:
             await self._refuse(exc)
+
+    async def _sync(self, message_ids: Any) -> None:
+        """Draw whole the replies the page shows as streaming that have ended.
+
+        The page names them when its socket opens: a reply that ended between
+        the page being drawn (or the socket dropping) and the socket opening
+        sent its end to no one, and would stay a spinner until a reload.
+        """
+        if not isinstance(message_ids, list):
+            return
+        ids = []
+        for value in message_ids[:SYNC_MAX_IDS]:
+            with contextlib.suppress(TypeError, ValueError):
+                ids.append(int(value))
+        if not ids:
+            return
+        ended = await database_call(selectors.message_ended_ids)(
+            conversation=self.conversation, message_ids=ids
+        )
+        for message_id in ended:
+            await self.generation_finished({"message_id": message_id})
 
     async def _message_id(self, value: Any, error: str) -> int | None:
         """The message id a frame names, or None after telling the user `error`."""

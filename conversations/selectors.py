@@ -215,6 +215,16 @@ def message_streaming_ids(*, conversation: Conversation) -> list[int]:
     )
 
 
+def message_ended_ids(*, conversation: Conversation, message_ids: list[int]) -> list[int]:
+    """Those of `message_ids` that are this conversation's replies and no longer streaming."""
+    return list(
+        conversation.messages.filter(id__in=message_ids, role=Message.Role.ASSISTANT)
+        .exclude(status=Message.Status.STREAMING)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
 def conversation_cost(*, conversation: Conversation) -> Decimal:
     """Total cost of every answer in the conversation."""
     total = conversation.messages.aggregate(total=Sum("cost"))["total"]

@@ -437,3 +437,34 @@ async def test_stop_for_a_message_that_is_not_streaming_changes_nothing(alice, u
     message = await message_get(pk=reply.message_id)
     assert message.status == Message.Status.COMPLETE
     assert message.content == "Hello, world!"
+
+
+async def test_a_page_that_shows_a_reply_streaming_gets_it_whole_if_it_ended_meanwhile(
+    alice, bob, upstream
+):
+    """The page names the replies it shows as streaming when its socket opens."""
+    conversation = await create_conversation(alice)
+    socket = await connect(alice, conversation)
+    await send_message(socket, "Hi there")
+    reply = await read_reply(socket)
+    await socket.disconnect()
+    bobs = await create_conversation(bob)
+    bobs_socket = await connect(bob, bobs)
+    await send_message(bobs_socket, "Mine")
+    bobs_reply = await read_reply(bobs_socket)
+    await bobs_socket.disconnect()
+
+    # A page drawn while the reply streamed; it ended before the socket opened.
+    socket = await connect(alice, conversation)
+    ids = [str(reply.message_id), "junk", bobs_reply.message_id, None]
+    await socket.send_json_to({"action": "sync", "message_ids": ids})
+    frame = await socket.receive_from(timeout=TIMEOUT)
+    finished = FINISHED.search(frame)
+    assert finished is not None
+    assert (int(finished.group(1)), finished.group(2)) == (reply.message_id, "complete")
+    assert "Hello, world!" in frame
+    # Nothing for Bob's reply, nor for what is not an id.
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.send_json_to({"action": "sync", "message_ids": "not a list"})
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()

@@ -143,6 +143,18 @@
       ? {of: versions.getAttribute("data-versions-of"), label: active.getAttribute("aria-label")}
       : null;
   });
+  // When the socket opens (or reopens), name the replies this page shows as
+  // still being written: one that ended before the socket opened is drawn whole
+  // by the server, instead of spinning until a reload.
+  document.addEventListener("htmx:wsOpen", function (event) {
+    var ids = [];
+    document.querySelectorAll("article.message--assistant.is-streaming").forEach(function (article) {
+      ids.push(article.id.replace("msg-", ""));
+    });
+    if (ids.length) {
+      event.detail.socketWrapper.send(JSON.stringify({action: "sync", message_ids: ids}));
+    }
+  });
   document.addEventListener("htmx:wsAfterMessage", function () {
     if (keptScroll !== null && !stickToBottom) messages().scrollTop = keptScroll;
     keptScroll = null;

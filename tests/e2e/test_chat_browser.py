@@ -20,6 +20,7 @@ from django.test import override_settings
 from fake_openai import FakeOpenAI
 from playwright.sync_api import expect, sync_playwright
 
+from conversations import services
 from conversations.models import Conversation, Message
 
 pytestmark = [
@@ -39,6 +40,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIMEOUT_MS = 30_000
+# Assertions wait as long as actions (Playwright's own default for them is 5 s).
+expect.set_options(timeout=TIMEOUT_MS)
 SCREENSHOT = "/tmp/parley-chat.png"
 
 # Markdown that arrives in ~30 pieces: bold text and a highlighted code block.
@@ -267,6 +270,32 @@ class ChatInTheBrowserTests(BrowserTestCase):
         saved = Message.objects.get(role=Message.Role.ASSISTANT)
         assert saved.status == Message.Status.STOPPED
         assert saved.content.strip() == partial.strip()
+
+    def test_a_reply_that_ends_before_the_socket_opens_is_shown_whole(self) -> None:
+        page = self.page
+        self.log_in("erin")
+        conversation = services.conversation_create(
+            owner=get_user_model().objects.get(username="erin")
+        )
+        # Saved streaming, as while a reply is written (no task writes this one).
+        reply = services.turn_start(conversation=conversation, content="Hello").assistant_message
+
+        def end_the_reply_then_open_the_socket(socket) -> None:
+            # The page is drawn (the reply streaming); it ends before the socket opens.
+            Message.objects.filter(pk=reply.pk).update(
+                status=Message.Status.COMPLETE, content="All **done**."
+            )
+            socket.connect_to_server()
+
+        page.route_web_socket(re.compile(r"/ws/c/"), end_the_reply_then_open_the_socket)
+        page.goto(f"/c/{conversation.public_id}/")
+
+        article = page.locator(f"#msg-{reply.pk}")
+        expect(article).to_have_class(re.compile(r"\bis-complete\b"))
+        expect(article.locator(".message-body.markdown strong")).to_have_text("done")
+        expect(page.locator(".stop-button")).to_have_count(0)
+        assert self.csp_violations() == []
+        assert self.page_errors == []
 
     def test_anonymous_visitors_are_sent_to_log_in_and_users_can_log_out(self) -> None:
         page = self.page
