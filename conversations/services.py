@@ -507,11 +507,6 @@ def conversation_title_from_model(*, conversation_id: int, title: str) -> bool:
     )
 
 
-def message_checkpoint(*, message_id: int, content: str) -> None:
-    """Save the partial text of a reply that is still streaming."""
-    messages_checkpoint(message_texts={message_id: content})
-
-
 # Rows per checkpoint statement (two parameters each, well under SQLite's limit).
 CHECKPOINT_BATCH = 200
 

@@ -330,11 +330,11 @@ def test_a_checkpoint_saves_partial_text_only_while_streaming(chat):
     turn = services.turn_start(conversation=chat, content="hello")
     message_id = turn.assistant_message.id
 
-    services.message_checkpoint(message_id=message_id, content="Hel")
+    services.messages_checkpoint(message_texts={message_id: "Hel"})
     assert Message.objects.get(pk=message_id).content == "Hel"
 
     finish(turn.assistant_message, content="Hello!")
-    services.message_checkpoint(message_id=message_id, content="late checkpoint")
+    services.messages_checkpoint(message_texts={message_id: "late checkpoint"})
     assert Message.objects.get(pk=message_id).content == "Hello!"
 
 

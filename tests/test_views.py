@@ -62,7 +62,7 @@ def bob_client(bob) -> Client:
 def alices_chat(alice) -> Conversation:
     conversation = services.conversation_create(owner=alice)
     turn = services.turn_start(conversation=conversation, content="Alice's secret plan")
-    services.message_checkpoint(message_id=turn.assistant_message.id, content="Noted.")
+    services.messages_checkpoint(message_texts={turn.assistant_message.id: "Noted."})
     Message.objects.filter(pk=turn.assistant_message.id).update(status=Message.Status.COMPLETE)
     conversation.refresh_from_db()
     return conversation
