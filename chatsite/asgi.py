@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, websockets through Channels."""
 
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -12,21 +13,27 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.db import OperationalError, connections  # noqa: E402
 from django.http import HttpRequest  # noqa: E402
 from django.utils import translation  # noqa: E402
 
-from conversations.backends.registry import models_warm_up  # noqa: E402
 from conversations.generation import STALE_AFTER  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 from conversations.services import messages_interrupt_stale  # noqa: E402
 
+logger = logging.getLogger("parley.asgi")
+
 if settings.PARLEY_STARTUP_TASKS:
-    # Local models' weights load once, when the server starts; token encodings
-    # (~45 MB for cl100k_base) when the first conversation opens, in the
-    # background (see ConversationConsumer.connect).
-    models_warm_up(encodings=False)
+    # Nothing heavy loads at start: the embedded model's weights (~200 MB) load
+    # in the worker whose first reply needs them (LocalLlamaBackend.load), token
+    # encodings (~45 MB) when the first conversation opens (see
+    # ConversationConsumer.connect). A worker that serves no embedded-model
+    # reply never holds the model.
     # Answers a dead process left half-written keep their text, marked interrupted.
     messages_interrupt_stale(older_than=STALE_AFTER)
+    # Give the connection back: the main thread makes no other query, and it
+    # would hold one of the worker's pooled connections for good.
+    connections.close_all()
 
 
 
@@ -50,11 +57,32 @@ class WebsocketLocaleMiddleware:
             return await self.inner(scope, receive, send)
 
 
+class WebsocketBusyMiddleware:
+    """Refuse a socket with 1013 "try again later" when the database is too busy for it.
+
+    The session and user are read before the consumer runs: if every pooled
+    connection stays busy past the timeout, the page's socket is told to try
+    again (htmx's ws extension reconnects) instead of failing with 1011.
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        try:
+            return await self.inner(scope, receive, send)
+        except OperationalError as exc:
+            logger.warning("database busy, socket refused: %s", exc)
+            await send({"type": "websocket.close", "code": 1013})
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(WebsocketLocaleMiddleware(URLRouter(websocket_urlpatterns)))
+        "websocket": WebsocketBusyMiddleware(
+            AllowedHostsOriginValidator(
+                AuthMiddlewareStack(WebsocketLocaleMiddleware(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

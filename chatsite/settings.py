@@ -147,11 +147,42 @@ else:
         }
     }
 
-# Keep connections open between calls: every consumer and generation step runs
-# its queries through database_sync_to_async, which would otherwise reconnect
-# (and, on SQLite, re-run the PRAGMAs) each time.
-DATABASES["default"]["CONN_MAX_AGE"] = envint("DATABASE_CONN_MAX_AGE", 600)
+# --- Database connections (issue 17: bounded per worker) -------------------
+# PostgreSQL: each worker process borrows connections from one pool of at most
+# DATABASE_POOL_SIZE (psycopg-pool, through Django's OPTIONS["pool"]) for the
+# length of one database call or one HTTP request, and gives them back. Without
+# it, every thread kept its own connection (sockets' queries run on a pool of
+# threads, see generation.database_call; each HTTP request has its own thread),
+# and a few busy workers exhausted PostgreSQL's max_connections (100 by
+# default): "too many clients already", as 500 pages. N workers hold at most
+# N x DATABASE_POOL_SIZE connections: keep that within half of max_connections
+# (chatsite.serve warns otherwise), the rest being for admins, migrations and
+# other clients. A call that waits DATABASE_POOL_TIMEOUT seconds for a free
+# connection fails with a clear "busy, try again" (chatsite/errors.py), never a
+# 500 page. A pool needs CONN_MAX_AGE = 0 (Django refuses anything else): a
+# connection goes back to the pool when Django would have closed it.
+# DATABASE_POOL_SIZE=0 turns the pool off (one connection per thread, kept
+# DATABASE_CONN_MAX_AGE seconds), e.g. behind PgBouncer in transaction mode.
+# SQLite has no pool: a connection per thread, kept open (on SQLite a new one
+# re-runs the PRAGMAs).
+DATABASE_POOL_SIZE = envint("DATABASE_POOL_SIZE", 10)
+DATABASE_POOL_SHARE = 0.5  # of the server's max_connections, for all workers together
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        # Opened in the background when the worker first needs the database.
+        "min_size": min(envint("DATABASE_POOL_MIN_SIZE", 2), DATABASE_POOL_SIZE),
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": envfloat("DATABASE_POOL_TIMEOUT", 10.0),
+        # Connections above min_size that stay unused this long are closed.
+        "max_idle": 300,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = envint("DATABASE_CONN_MAX_AGE", 600)
+# With the pool: a connection is checked (an empty query) when it is borrowed,
+# so that one the server dropped while it sat idle is replaced, not an error.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# --- end of database connections --------------------------------------------
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -11,3 +11,6 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("", include("conversations.urls")),
 ]
+
+# A busy database answers 503 "try again", not a 500 page (see chatsite/errors.py).
+handler500 = "chatsite.errors.server_error"

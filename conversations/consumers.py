@@ -15,9 +15,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.http import Http404
 from django.utils.translation import gettext
 
+from chatsite.errors import database_busy_text
 from conversations import frames, selectors, services
 from conversations.backends import UnknownModelError
 from conversations.backends.registry import models_encodings
@@ -46,6 +48,8 @@ logger = logging.getLogger("parley.consumers")
 # Close codes in the application range (4000-4999), so the page can tell why.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+# "Try again later": the page's socket (htmx's ws extension) reconnects after it.
+CLOSE_TRY_AGAIN = 1013
 ALL_SHOWN = 2**62
 # A page shows at most a few replies streaming (one per conversation, normally).
 SYNC_MAX_IDS = 20
@@ -87,10 +91,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.channel_name = await self.channel_layer.new_channel()
         self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
         self.base_send = send
-        with contextlib.suppress(StopConsumer):
-            await await_many_dispatch(
-                [receive, self.channel_receive, self.inbox.get], self.dispatch
-            )
+        try:
+            with contextlib.suppress(StopConsumer):
+                await await_many_dispatch(
+                    [receive, self.channel_receive, self.inbox.get], self.dispatch
+                )
+        except OperationalError as exc:
+            # The database stayed busy past the pool's timeout while drawing an
+            # event: close so that the page reconnects and redraws from the database.
+            logger.warning("database busy on %s: %s", getattr(self, "group", "a socket"), exc)
+            await self.disconnect(CLOSE_TRY_AGAIN)
+            await self.base_send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
 
     def deliver(self, event: dict) -> None:
         """Queue an event published in this process (generation.View)."""
@@ -105,7 +116,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        if message["type"] != "websocket.receive":
+            await handler(message)
+            return
+        try:
+            await handler(message)
+        except OperationalError as exc:
+            # A request the database was too busy for: nothing was saved, the
+            # composer keeps the draft (it is cleared only after a send), say so.
+            logger.warning("database busy on %s: %s", self.group, exc)
+            await self.send(text_data=frames.alert(database_busy_text()))
 
     async def connect(self) -> None:
         user = self.scope["user"]

@@ -29,6 +29,11 @@ def pytest_configure(config) -> None:
     # Connections held open by database_sync_to_async's worker threads would keep
     # PostgreSQL from dropping the test database at the end.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # No connection pool in the test process (the workers it starts have theirs):
+    # each async test runs on its own event loop, whose threads end with it, and
+    # a connection a thread still held then would never go back to the pool.
+    # tests/test_pool.py gives its tests a small pool of their own.
+    settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
 
 
 @pytest.fixture(scope="session")

@@ -290,20 +290,6 @@ def get_backend(model: ModelConfig) -> Backend:
     return backend
 
 
-def models_warm_up(*, encodings: bool = True) -> None:
-    """Load what every usable model needs (weights, tiktoken encodings) before any request.
-
-    With `encodings=False` only weights: encodings load when first needed
-    (see tokens.encodings_preload).
-    """
-    from conversations.tokens import encoding_get
-
-    for model in get_catalog().usable():
-        if encodings:
-            encoding_get(model.encoding)
-        get_backend(model).load()
-
-
 def models_encodings() -> set[str]:
     """The tiktoken encodings of the usable models."""
     return {model.encoding for model in get_catalog().usable()}
