@@ -50,8 +50,17 @@ def _database_env() -> dict[str, str]:
 class Worker:
     """One `daphne chatsite.asgi:application` process."""
 
-    def __init__(self, *, models_file: str, extra_env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        *,
+        models_file: str,
+        extra_env: dict[str, str] | None = None,
+        port: int | None = None,
+        launcher: bool = False,
+    ) -> None:
+        """Start a worker on `port` (default: a free one); `launcher`: through
+        `python -m chatsite.serve --workers 1`, as deploy/systemd runs it."""
+        self.port = port or free_port()
         env = {
             **os.environ,
             **_database_env(),
@@ -67,12 +76,16 @@ class Worker:
         self.log = open(  # noqa: SIM115 - closed in stop()
             Path(os.environ.get("TMPDIR", "/tmp")) / f"parley-worker-{self.port}.log", "w+"
         )
+        command = (
+            ["chatsite.serve", "--workers", "1", "--proxy-headers"]
+            if launcher
+            else ["daphne", *daphne_connect_timeout([])]
+        )
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "daphne",
-                *daphne_connect_timeout([]),
+                *command,
                 "-b",
                 "127.0.0.1",
                 "-p",
