@@ -5,11 +5,15 @@ through the page's websocket protocol and reads frames until the answer is
 done. The model is the fake OpenAI-compatible upstream of the tests (200 tokens,
 10 ms apart). The same load is also sent to the upstream directly, in the same
 run, as the floor. Prints time to first token (p50/p90/p99), tokens/s delivered,
-errors, and the server's RSS and CPU.
+errors, and per answer: the server's CPU (and the database's, on PostgreSQL),
+SQL statements, bytes sent on the socket (the floor: what the upstream sent),
+and the database connections the server held (idle before the wave / most
+during it). With `--workers 1 2` each worker count is served in turn in the
+same run, each wave with its own floor.
 
     .venv/bin/python bench/load.py                      # SQLite, in-memory layer
     .venv/bin/python bench/load.py --postgres-redis     # PostgreSQL + Redis
-    .venv/bin/python bench/load.py --postgres-redis --workers 2   # chatsite.serve
+    .venv/bin/python bench/load.py --postgres-redis --workers 1 2   # 1, then 2 workers
     .venv/bin/python bench/load.py --clients 1 20 100 --tokens 200 --delay 0.01
 """
 
@@ -26,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -126,7 +131,13 @@ print(json.dumps(out))
 
 
 async def app_client(
-    port: int, cookie: str, conversation: str, ready: asyncio.Barrier, results: list, errors: list
+    port: int,
+    cookie: str,
+    conversation: str,
+    ready: asyncio.Barrier,
+    results: list,
+    errors: list,
+    received: list,
 ):
     origin = f"http://127.0.0.1:{port}"
     try:
@@ -145,6 +156,7 @@ async def app_client(
             first = None
             async with asyncio.timeout(120):
                 async for frame in socket_:
+                    received.append(len(frame.encode()) if isinstance(frame, str) else len(frame))
                     # The first text shown: a chunk, or (for a view that fell
                     # behind) the whole answer drawn at once.
                     if first is None and (DELTA.search(frame) or DONE.search(frame)):
@@ -185,9 +197,27 @@ async def direct_wave(base_url: str, clients: int, tokens: int):
 
 async def app_wave(port: int, users: list[tuple[str, str]], tokens: int):
     ready = asyncio.Barrier(len(users))
-    return await run_wave(
-        [lambda r, e, c=c, v=v: app_client(port, c, v, ready, r, e) for c, v in users], tokens
+    received: list[int] = []
+    wave = await run_wave(
+        [lambda r, e, c=c, v=v: app_client(port, c, v, ready, r, e, received) for c, v in users],
+        tokens,
     )
+    wave["bytes"] = sum(received) / len(users)
+    return wave
+
+
+def upstream_bytes(base_url: str) -> int:
+    """Bytes the upstream sends for one streamed answer: the floor of bytes per answer."""
+    body = json.dumps(
+        {"model": "fake-model", "messages": [{"role": "user", "content": "Hello"}], "stream": True}
+    ).encode()
+    request = urllib.request.Request(
+        f"{base_url.rstrip('/')}/chat/completions",
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": "Bearer bench"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return len(response.read())
 
 
 async def run_wave(factories, tokens: int):
@@ -210,6 +240,240 @@ async def run_wave(factories, tokens: int):
     }
 
 
+class Server:
+    """The Parley server under load: one Daphne process, or chatsite.serve's N."""
+
+    def __init__(self, args, env: dict[str, str], workers: int, workdir: Path) -> None:
+        self.workers = workers
+        self.port = free_port()
+        self.sql_dir = workdir / f"sql-{workers}"
+        self.sql_dir.mkdir()
+        self.env = {
+            **env,
+            "BENCH_SQL_DIR": str(self.sql_dir),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)]),
+        }
+        self.log_path = workdir / f"server-{workers}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        profile = (
+            ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
+            if os.environ.get("BENCH_PROFILE")
+            else []
+        )
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                *profile,
+                "-m",
+                *(
+                    ["chatsite.serve", "--workers", str(workers)]
+                    if workers > 1
+                    else ["daphne", *daphne_connect_timeout([])]
+                ),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                # chatsite.asgi with its SQL statements counted.
+                "counted_asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        # Until a page is served (with several workers the port is bound at once).
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/accounts/login/", timeout=5)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit(f"the server never served a page; see {self.log_path}")
+        launcher = psutil.Process(self.process.pid)
+        time.sleep(1)
+        # The Daphne processes: the launcher's children, or the one process.
+        self.processes = launcher.children() if workers > 1 else [launcher]
+
+    def rss(self) -> float:
+        return sum(process.memory_info().rss for process in self.processes) / 2**20
+
+    def cpu(self) -> float:
+        return sum(sum(process.cpu_times()[:2]) for process in self.processes)
+
+    def sql_statements(self) -> int:
+        """Statements run so far by all workers (each writes its count on SIGUSR1)."""
+        total = 0
+        for process in self.processes:
+            path = self.sql_dir / str(process.pid)
+            path.unlink(missing_ok=True)
+            process.send_signal(signal.SIGUSR1)
+            for _ in range(200):
+                if path.exists() and path.read_text():
+                    break
+                time.sleep(0.01)
+            total += int(path.read_text())
+        return total
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+class DatabaseWatch:
+    """Connections the server holds to its database, and the database's CPU.
+
+    PostgreSQL: the bench database's sessions in pg_stat_activity (this watch's
+    own excluded) and their backends' CPU. SQLite: the server's open handles
+    on the database file. Sampled every 50 ms in a thread while a wave runs.
+    """
+
+    def __init__(self, env: dict[str, str], server: Server) -> None:
+        self.server = server
+        self.sqlite_path = None if env["DATABASE_URL"] else env["SQLITE_PATH"]
+        self.pg = None
+        if env["DATABASE_URL"]:
+            import psycopg
+
+            self.pg = psycopg.connect(PG_URL, autocommit=True)
+
+    def _backends(self) -> list[int]:
+        rows = self.pg.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [PG_DATABASE],
+        ).fetchall()
+        return [pid for (pid,) in rows]
+
+    def connections(self) -> int:
+        if self.pg is not None:
+            return len(self._backends())
+        count = 0
+        for process in self.server.processes:
+            with contextlib.suppress(psutil.Error):
+                count += sum(1 for f in process.open_files() if f.path == self.sqlite_path)
+        return count
+
+    def db_cpu(self) -> dict[int, float]:
+        """CPU seconds of each backend serving the bench database (PostgreSQL only)."""
+        if self.pg is None:
+            return {}
+        times = {}
+        for pid in self._backends():
+            with contextlib.suppress(psutil.Error):
+                times[pid] = sum(psutil.Process(pid).cpu_times()[:2])
+        return times
+
+    def during(self, work):
+        """Run `work()`; return its result and the most connections seen meanwhile."""
+        peak = [self.connections()]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.05):
+                peak[0] = max(peak[0], self.connections())
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            return work(), peak[0]
+        finally:
+            done.set()
+            sampler.join()
+
+    def close(self) -> None:
+        if self.pg is not None:
+            self.pg.close()
+
+
+def pyspy_start(pid: int, clients: int, workers: int):
+    """BENCH_PYSPY=prefix: record where one worker's CPU goes during a wave."""
+    if not os.environ.get("BENCH_PYSPY"):
+        return None
+    return subprocess.Popen(
+        [
+            os.environ.get("PY_SPY", "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--gil",
+            "--nonblocking",
+            "--rate",
+            "200",
+            "--output",
+            f"{os.environ['BENCH_PYSPY']}-w{workers}-{clients}.txt",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def serve_and_measure(args, env, workers: int, workdir: Path, upstream_url: str) -> None:
+    server = Server(args, env, workers, workdir)
+    watch = DatabaseWatch(env, server)
+    try:
+        idle_rss = server.rss()
+        idle_connections = watch.connections()
+        # Replies first, not counted: the first request of a process pays for
+        # lazy set-up (the HTTP client's pool, template compilation).
+        warm_users = make_users(env, 1 if workers == 1 else 4 * workers)
+        asyncio.run(app_wave(server.port, warm_users, args.tokens))
+        store = "PostgreSQL + Redis" if args.postgres_redis else "SQLite + in-memory layer"
+        print(
+            f"\nParley load benchmark: {store}, {workers} worker(s) (RSS and CPU: their sum); "
+            f"upstream {args.tokens} tokens, {args.delay * 1000:g} ms apart; "
+            f"idle RSS {idle_rss:.0f} MB, {idle_connections} DB connection(s) held idle"
+        )
+        print(
+            f"{'clients':>7} {'path':<8} {'TTFT p50':>9} {'p90':>8} {'p99':>8} "
+            f"{'tokens/s':>9} {'errors':>6} {'RSS MB':>7} {'CPU ms/ans':>10} "
+            f"{'DB CPU ms':>9} {'SQL/ans':>7} {'bytes/ans':>9} {'DB conns':>8}"
+        )
+        floor_bytes = upstream_bytes(upstream_url)
+        for clients in args.clients:
+            users = make_users(env, clients)
+            direct = asyncio.run(direct_wave(upstream_url, clients, args.tokens))
+            cpu_before, sql_before = server.cpu(), server.sql_statements()
+            db_before = watch.db_cpu()
+            connections_before = watch.connections()
+            spy = pyspy_start(server.processes[0].pid, clients, workers)
+            app, peak = watch.during(
+                lambda users=users: asyncio.run(app_wave(server.port, users, args.tokens))
+            )
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=30)
+            cpu_ms = (server.cpu() - cpu_before) * 1000 / clients
+            sql = (server.sql_statements() - sql_before) / clients
+            db_after = watch.db_cpu()
+            db_ms = (
+                sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items()) * 1000 / clients
+                if watch.pg is not None
+                else float("nan")
+            )
+            rss = server.rss()
+            print(
+                f"{clients:>7} {'direct':<8} {direct['p50']:>7.1f}ms {direct['p90']:>6.1f}ms "
+                f"{direct['p99']:>6.1f}ms {direct['tps']:>9.0f} {len(direct['errors']):>6}"
+                f" {'':>7} {'':>10} {'':>9} {'':>7} {floor_bytes:>9}"
+            )
+            print(
+                f"{clients:>7} {'parley':<8} {app['p50']:>7.1f}ms {app['p90']:>6.1f}ms "
+                f"{app['p99']:>6.1f}ms {app['tps']:>9.0f} {len(app['errors']):>6}"
+                f" {rss:>7.0f} {cpu_ms:>10.1f} {db_ms:>9.1f} {sql:>7.1f} {app['bytes']:>9.0f}"
+                f" {connections_before:>3} / {peak:<3}"
+            )
+            for name, row in (("direct", direct), ("parley", app)):
+                for error in sorted(set(row["errors"]))[:3]:
+                    print(f"        {name} error: {error} (server log: {server.log_path})")
+    finally:
+        watch.close()
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 20, 100])
@@ -217,10 +481,14 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.01)
     parser.add_argument("--postgres-redis", action="store_true")
     parser.add_argument(
-        "--workers", type=int, default=1, help="Daphne processes (chatsite.serve; >1 needs Redis)"
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="Daphne processes (chatsite.serve; >1 needs Redis); several: each in turn",
     )
     args = parser.parse_args()
-    if args.workers > 1 and not args.postgres_redis:
+    if max(args.workers) > 1 and not args.postgres_redis:
         parser.error("--workers above 1 needs --postgres-redis (a layer shared by processes)")
 
     workdir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
@@ -231,117 +499,15 @@ def main() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    upstream_url = upstream.stdout.readline().strip()
-    models_file = workdir / "models.toml"
-    models_file.write_text(catalog_text(upstream_url), encoding="utf-8")
-    env = server_env(args, models_file, workdir)
-    prepare_database(env)
-    port = free_port()
-    server_log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed with the process
-    profile = (
-        ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
-        if os.environ.get("BENCH_PROFILE")
-        else []
-    )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            *profile,
-            "-m",
-            *(
-                ["chatsite.serve", "--workers", str(args.workers)]
-                if args.workers > 1
-                else ["daphne", *daphne_connect_timeout([])]
-            ),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "chatsite.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=server_log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        # Until a page is served (with several workers the port is bound at once).
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"the server never served a page; see {workdir}/server.log")
-        launcher = psutil.Process(server.pid)
-        time.sleep(1)
-        # The Daphne processes: the launcher's children, or the one process.
-        processes = launcher.children() if args.workers > 1 else [launcher]
-        idle_rss = sum(process.memory_info().rss for process in processes) / 2**20
-        # Replies first, not counted: the first request of a process pays for
-        # lazy set-up (the HTTP client's pool, template compilation).
-        warm_users = make_users(env, 1 if args.workers == 1 else 4 * args.workers)
-        asyncio.run(app_wave(port, warm_users, args.tokens))
-        store = "PostgreSQL + Redis" if args.postgres_redis else "SQLite + in-memory layer"
-        if args.workers > 1:
-            store += f", {args.workers} workers (RSS and CPU: their sum)"
-        print(
-            f"Parley load benchmark: {store}; upstream {args.tokens} tokens, "
-            f"{args.delay * 1000:g} ms apart; server idle RSS {idle_rss:.0f} MB"
-        )
-        print(
-            f"{'clients':>7} {'path':<8} {'TTFT p50':>9} {'p90':>8} {'p99':>8} "
-            f"{'tokens/s':>9} {'errors':>6} {'RSS MB':>7} {'CPU ms/req':>10}"
-        )
-        for clients in args.clients:
-            users = make_users(env, clients)
-            direct = asyncio.run(direct_wave(upstream_url, clients, args.tokens))
-            cpu_before = sum(sum(process.cpu_times()[:2]) for process in processes)
-            spy = (
-                # BENCH_PYSPY=prefix: where the CPU of this wave went (py-spy on PATH).
-                subprocess.Popen(
-                    [
-                        "py-spy",
-                        "record",
-                        "--pid",
-                        str(processes[0].pid),
-                        "--format",
-                        "raw",
-                        "--gil",
-                        "--nonblocking",
-                        "--rate",
-                        "200",
-                        "--output",
-                        f"{os.environ['BENCH_PYSPY']}-{clients}.txt",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                if os.environ.get("BENCH_PYSPY")
-                else None
-            )
-            app = asyncio.run(app_wave(port, users, args.tokens))
-            cpu_after = sum(sum(process.cpu_times()[:2]) for process in processes)
-            cpu_ms = (cpu_after - cpu_before) * 1000 / clients
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(timeout=30)
-            rss = sum(process.memory_info().rss for process in processes) / 2**20
-            for name, row, extra in (
-                ("direct", direct, ""),
-                ("parley", app, f" {rss:>7.0f} {cpu_ms:>10.1f}"),
-            ):
-                print(
-                    f"{clients:>7} {name:<8} {row['p50']:>7.1f}ms {row['p90']:>6.1f}ms "
-                    f"{row['p99']:>6.1f}ms {row['tps']:>9.0f} {len(row['errors']):>6}{extra}"
-                )
-            for name, row in (("direct", direct), ("parley", app)):
-                for error in sorted(set(row["errors"]))[:3]:
-                    print(f"        {name} error: {error} (server log: {workdir}/server.log)")
+        upstream_url = upstream.stdout.readline().strip()
+        models_file = workdir / "models.toml"
+        models_file.write_text(catalog_text(upstream_url), encoding="utf-8")
+        env = server_env(args, models_file, workdir)
+        prepare_database(env)
+        for workers in args.workers:
+            serve_and_measure(args, env, workers, workdir, upstream_url)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
         upstream.kill()
         upstream.wait(timeout=10)
 

@@ -120,7 +120,8 @@ def branch_drawn(
     messages = list(selectors.message_list(conversation=conversation))
     fresh = _fresh([message for message in messages if message.pk == fresh_id])
     selectors.alternatives_annotate(messages=messages)
-    gauge = _gauge(conversation)
+    total_cost = selectors.conversation_refresh_with_cost(conversation=conversation)
+    gauge = conversation_gauge(conversation=conversation)
     boundary = gauge.left_out_up_to if gauge else None
     context = {
         "conversation": conversation,
@@ -130,7 +131,7 @@ def branch_drawn(
         ),
         "gauge": gauge,
         "left_out_up_to": boundary,
-        "total_cost": selectors.conversation_cost(conversation=conversation),
+        "total_cost": total_cost,
         "oob": True,
     }
     return render_to_string(f"{PAGE}#branch-frame", context), _ended(fresh), boundary
@@ -164,7 +165,8 @@ def message_finished(
     """
     message = selectors.message_get(conversation=conversation, message_id=message_id)
     selectors.alternatives_annotate(messages=[message])
-    gauge = _gauge(conversation)
+    total_cost = selectors.conversation_refresh_with_cost(conversation=conversation)
+    gauge = conversation_gauge(conversation=conversation)
     new_boundary = gauge.left_out_up_to if gauge else None
     low, high = sorted((left_out_up_to or 0, new_boundary or 0))
     moved = (
@@ -179,6 +181,6 @@ def message_finished(
         "gauge": gauge,
         "left_out_up_to": new_boundary,
         "moved": moved,
-        "total_cost": selectors.conversation_cost(conversation=conversation),
+        "total_cost": total_cost,
     }
     return render_to_string(f"{PAGE}#finished-frame", context), new_boundary

@@ -133,9 +133,13 @@ def conversation_get_for_user(
 ) -> Conversation:
     """Return the user's conversation with this public id, or raise Http404."""
     try:
-        return Conversation.objects.get(owner=user, public_id=public_id)
+        conversation = Conversation.objects.get(owner=user, public_id=public_id)
     except (Conversation.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such conversation.") from None
+    # The owner is the user at hand: a socket's every send reads it (limits),
+    # and would otherwise look it up again each time.
+    conversation.owner = user
+    return conversation
 
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
@@ -229,6 +233,22 @@ def conversation_cost(*, conversation: Conversation) -> Decimal:
     """Total cost of every answer in the conversation."""
     total = conversation.messages.aggregate(total=Sum("cost"))["total"]
     return total or Decimal("0")
+
+
+def conversation_refresh_with_cost(*, conversation: Conversation) -> Decimal:
+    """Reload the conversation's model and system prompt; return its total cost.
+
+    One query where a frame needed two: another view may have switched the
+    model or edited the prompt (the gauge depends on both), and the cost grew.
+    """
+    row = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .values("model_id", "system_prompt")
+        .annotate(total=Sum("messages__cost"))
+        .get()
+    )
+    conversation.model_id, conversation.system_prompt = row["model_id"], row["system_prompt"]
+    return row["total"] or Decimal("0")
 
 
 def shared_link_get_public(*, token: str) -> SharedLink:
