@@ -24,6 +24,11 @@ urlpatterns = [
         name="export_markdown",
     ),
     path("c/<uuid:public_id>/export.json", views.conversation_export_json, name="export_json"),
+    path(
+        "c/<uuid:public_id>/m/<int:message_id>.md",
+        views.message_markdown,
+        name="message_markdown",
+    ),
     path("export/all.json", views.conversations_export_all, name="export_all"),
     path("import/", views.conversations_import, name="import"),
     path("shares/", views.shared_link_list, name="shared_links"),

@@ -358,6 +358,20 @@ def conversation_export_markdown(request: HtmxHttpRequest, public_id: str) -> Ht
 
 
 @require_GET
+def message_markdown(request: HtmxHttpRequest, public_id: str, message_id: int) -> HttpResponse:
+    """One message's markdown source, for its Copy button.
+
+    The button fetches it on click instead of carrying it in an attribute: a
+    finished answer's frame then holds its text once (rendered), not twice.
+    """
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    message = selectors.message_get(conversation=conversation, message_id=message_id)
+    response = HttpResponse(message.content, content_type="text/markdown; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
 def conversation_export_json(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     """Download one conversation as Parley JSON (importable)."""
     conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)

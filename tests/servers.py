@@ -6,6 +6,7 @@ the running test and a Redis channel layer, with the fake upstream's catalog.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -96,6 +97,8 @@ class Worker:
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            # Its own process group: stop() ends the launcher's Daphne too.
+            start_new_session=True,
         )
 
     @property
@@ -131,4 +134,7 @@ class Worker:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+        # What it started (chatsite.serve's Daphne), whether it was killed or ended.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.log.close()

@@ -84,10 +84,33 @@
       function () { flash(button, word("CopyFailed", "Copy failed")); }
     );
   }
+  // A message's own page carries its markdown once (rendered): the source is
+  // fetched on click. The clipboard gets the pending fetch at once, so that
+  // the click still counts as the user's gesture when the text arrives.
+  function copyFrom(url, button) {
+    var text = fetch(url, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) throw new Error(response.status);
+      return response.text();
+    });
+    if (window.ClipboardItem && navigator.clipboard && navigator.clipboard.write) {
+      var item = new ClipboardItem({
+        "text/plain": text.then(function (t) { return new Blob([t], { type: "text/plain" }); })
+      });
+      navigator.clipboard.write([item]).then(
+        function () { flash(button, word("Copied", "Copied")); },
+        function () { flash(button, word("CopyFailed", "Copy failed")); }
+      );
+    } else {
+      text.then(function (t) { copy(t, button); },
+                function () { flash(button, word("CopyFailed", "Copy failed")); });
+    }
+  }
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("button") : null;
     if (!button) return;
-    if (button.matches(".copy-button[data-copy]")) {
+    if (button.matches(".copy-button[data-copy-url]")) {
+      copyFrom(button.getAttribute("data-copy-url"), button);
+    } else if (button.matches(".copy-button[data-copy]")) {
       copy(button.getAttribute("data-copy"), button);
     } else if (button.matches(".code-copy-button")) {
       var pre = button.parentElement.querySelector("pre");
