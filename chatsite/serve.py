@@ -49,6 +49,47 @@ def workers_default() -> int:
     return (os.cpu_count() or 1) if os.environ.get("REDIS_URL") else 1
 
 
+def database_connections_check(workers: int) -> str:
+    """A warning when `workers` pools may exceed their share of PostgreSQL's max_connections.
+
+    Each worker holds at most DATABASE_POOL_SIZE connections (settings.py); all
+    the workers of a site, on every machine, must stay within
+    DATABASE_POOL_SHARE of the server's max_connections. This launcher knows
+    only its own workers: "" when they fit (or the database is not PostgreSQL,
+    or cannot be asked).
+    """
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    pool = database.get("OPTIONS", {}).get("pool")
+    if not pool:
+        return ""
+    try:
+        import psycopg
+
+        with psycopg.connect(
+            dbname=database["NAME"],
+            user=database.get("USER") or None,
+            password=database.get("PASSWORD") or None,
+            host=database.get("HOST") or None,
+            port=database.get("PORT") or None,
+            connect_timeout=5,
+        ) as connection:
+            max_connections = int(connection.execute("SHOW max_connections").fetchone()[0])
+    except Exception:  # the workers will say what is wrong with the database
+        return ""
+    wanted = workers * pool["max_size"]
+    allowed = int(max_connections * settings.DATABASE_POOL_SHARE)
+    if wanted <= allowed:
+        return ""
+    return (
+        f"Parley: warning: {workers} worker(s) x DATABASE_POOL_SIZE={pool['max_size']} = "
+        f"{wanted} connections, over {settings.DATABASE_POOL_SHARE:.0%} of PostgreSQL's "
+        f"max_connections ({max_connections}): lower DATABASE_POOL_SIZE or raise max_connections"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-b", "--bind", default="127.0.0.1", help="address (default 127.0.0.1)")
@@ -69,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             "several workers need a channel layer shared between processes: set REDIS_URL "
             "(the in-memory layer serves one process only)"
         )
+
+    if warning := database_connections_check(args.workers):
+        print(warning, file=sys.stderr, flush=True)
 
     family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
 from chatsite import serve
 
@@ -28,3 +30,28 @@ def test_daphne_waits_longer_than_its_default_for_a_socket_to_be_accepted():
     # A value given on the command line wins.
     assert serve.daphne_connect_timeout(["--websocket_connect_timeout", "60"]) == []
     assert serve.daphne_connect_timeout(["--websocket_connect_timeout=60"]) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(
+    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="compares the workers' pools with PostgreSQL's max_connections",
+)
+def test_more_pooled_connections_than_postgresqls_share_is_a_warning():
+    options = settings.DATABASES["default"]["OPTIONS"]
+    saved = options.get("pool")
+    options["pool"] = {"max_size": 10}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_connections")
+            max_connections = int(cursor.fetchone()[0])
+        fitting = int(max_connections * settings.DATABASE_POOL_SHARE) // 10
+        assert serve.database_connections_check(fitting) == ""
+        warning = serve.database_connections_check(fitting + 1)
+        assert f"DATABASE_POOL_SIZE=10 = {(fitting + 1) * 10} connections" in warning
+        assert f"max_connections ({max_connections})" in warning
+    finally:
+        if saved is None:
+            options.pop("pool")
+        else:
+            options["pool"] = saved
