@@ -419,7 +419,7 @@ def serve_and_measure(args, env, workers: int, workdir: Path, upstream_url: str)
         idle_connections = watch.connections()
         # Replies first, not counted: the first request of a process pays for
         # lazy set-up (the HTTP client's pool, template compilation).
-        warm_users = make_users(env, 1 if workers == 1 else 4 * workers)
+        warm_users = make_users(env, 1 if workers == 1 else 20 * workers)
         asyncio.run(app_wave(server.port, warm_users, args.tokens))
         store = "PostgreSQL + Redis" if args.postgres_redis else "SQLite + in-memory layer"
         print(
