@@ -20,7 +20,14 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.test import Client
-from test_consumers import ALERT, connect, create_conversation, read_reply, send_message
+from test_consumers import (
+    ALERT,
+    connect,
+    create_conversation,
+    read_reply,
+    send_message,
+    socket_for,
+)
 
 from chatsite.errors import database_busy_text
 from conversations.models import Message
@@ -176,4 +183,22 @@ async def test_a_send_while_every_connection_is_busy_is_refused_and_kept(
     assert reply.status == "complete"
     await socket.disconnect()
     # Give back what Channels' thread still holds, before the pool is closed.
+    await database_sync_to_async(close_connection)()
+
+
+async def test_a_socket_opened_while_every_connection_is_busy_is_told_to_try_again(
+    alice, upstream, small_pool
+):
+    conversation = await create_conversation(alice)
+    socket = await socket_for(alice, conversation)  # its session is saved before the wait
+    await database_sync_to_async(close_connection)()
+
+    holder = Holder()
+    await database_sync_to_async(holder.__enter__, thread_sensitive=False)()
+    try:
+        accepted, code = await socket.connect(timeout=30)
+    finally:
+        await database_sync_to_async(holder.__exit__, thread_sensitive=False)(None, None, None)
+    # 1013 "try again later": the page's socket reconnects after it.
+    assert (accepted, code) == (False, 1013)
     await database_sync_to_async(close_connection)()
