@@ -1,8 +1,9 @@
 """Load benchmark: N websocket clients chatting through a real Daphne server.
 
-Each client is a logged-in user with its own conversation; it sends a message
-through the page's websocket protocol and reads frames until the answer is
-done. The model is the fake OpenAI-compatible upstream of the tests (200 tokens,
+Each client is a logged-in user with its own conversation; it loads the
+conversation's page, opens its socket (all clients at once), then sends a
+message through the page's websocket protocol and reads frames until the answer
+is done. The model is the fake OpenAI-compatible upstream of the tests (200 tokens,
 10 ms apart). The same load is also sent to the upstream directly, in the same
 run, as the floor. Prints time to first token (p50/p90/p99), tokens/s delivered,
 errors, and per answer: the server's CPU (and the database's, on PostgreSQL),
@@ -130,6 +131,19 @@ print(json.dumps(out))
     return [tuple(row) for row in json.loads(result.stdout.strip().splitlines()[-1])]
 
 
+async def page_get(port: int, path: str, cookie: str) -> int:
+    """GET a page as the browser does before it opens the socket; return the status."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={cookie}\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    response = await reader.read()  # to the end: the server closes
+    writer.close()
+    return int(response.split(b" ", 2)[1])
+
+
 async def app_client(
     port: int,
     cookie: str,
@@ -141,6 +155,12 @@ async def app_client(
 ):
     origin = f"http://127.0.0.1:{port}"
     try:
+        # The conversation's page first, every client at once, as browsers
+        # opening it would: each page is a request with its own thread and
+        # database connection in the server.
+        status = await page_get(port, f"/c/{conversation}/", cookie)
+        if status != 200:
+            raise RuntimeError(f"the conversation page answered {status}")
         async with ws_connect(
             f"ws://127.0.0.1:{port}/ws/c/{conversation}/",
             origin=origin,
