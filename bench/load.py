@@ -6,11 +6,13 @@ message through the page's websocket protocol and reads frames until the answer
 is done. The model is the fake OpenAI-compatible upstream of the tests (200 tokens,
 10 ms apart). The same load is also sent to the upstream directly, in the same
 run, as the floor. Prints time to first token (p50/p90/p99), tokens/s delivered,
-errors, and per answer: the server's CPU (and the database's, on PostgreSQL),
-SQL statements, bytes sent on the socket (the floor: what the upstream sent),
-and the database connections the server held (idle before the wave / most
-during it). With `--workers 1 2` each worker count is served in turn in the
-same run, each wave with its own floor.
+errors, and per answer (from its send to its end): the server's CPU (and the
+database backends', on PostgreSQL), SQL statements and bytes sent on the socket
+(the floor: what the upstream sent for one answer); the CPU and statements of
+loading the page and opening the socket before it ("open"); and the database
+connections the server held (before the wave / most during it). With
+`--workers 1 2` each worker count is served in turn in the same run, each wave
+with its own floor.
 
     .venv/bin/python bench/load.py                      # SQLite, in-memory layer
     .venv/bin/python bench/load.py --postgres-redis     # PostgreSQL + Redis
@@ -149,6 +151,7 @@ async def app_client(
     cookie: str,
     conversation: str,
     ready: asyncio.Barrier,
+    go: asyncio.Event,
     results: list,
     errors: list,
     received: list,
@@ -171,6 +174,7 @@ async def app_client(
             # Every client is connected before any sends: opening a socket is
             # not part of the time to the first token.
             await ready.wait()
+            await go.wait()  # the bench reads the server's counters in between
             sent = time.perf_counter()
             await socket_.send(json.dumps({"action": "send", "message": "Hello", "HEADERS": {}}))
             first = None
@@ -215,13 +219,29 @@ async def direct_wave(base_url: str, clients: int, tokens: int):
         return await run_wave([lambda r, e: direct_client(client, r, e)] * clients, tokens)
 
 
-async def app_wave(port: int, users: list[tuple[str, str]], tokens: int):
-    ready = asyncio.Barrier(len(users))
+async def app_wave(port: int, users: list[tuple[str, str]], tokens: int, on_connected=None):
+    """Every client loads its page and opens its socket; then `on_connected()` runs
+    (in a thread); then all send at once."""
+    ready = asyncio.Barrier(len(users) + 1)
+    go = asyncio.Event()
     received: list[int] = []
+
+    async def release() -> None:
+        with contextlib.suppress(asyncio.BrokenBarrierError):
+            await ready.wait()
+        if on_connected is not None:
+            await asyncio.to_thread(on_connected)
+        go.set()
+
+    releaser = asyncio.create_task(release())
     wave = await run_wave(
-        [lambda r, e, c=c, v=v: app_client(port, c, v, ready, r, e, received) for c, v in users],
+        [
+            lambda r, e, c=c, v=v: app_client(port, c, v, ready, go, r, e, received)
+            for c, v in users
+        ],
         tokens,
     )
+    await releaser
     wave["bytes"] = sum(received) / len(users)
     return wave
 
@@ -448,29 +468,45 @@ def serve_and_measure(args, env, workers: int, workdir: Path, upstream_url: str)
             f"idle RSS {idle_rss:.0f} MB, {idle_connections} DB connection(s) held idle"
         )
         print(
+            "(per answer, from the send to the end; 'open': the page and the socket before it)"
+        )
+        print(
             f"{'clients':>7} {'path':<8} {'TTFT p50':>9} {'p90':>8} {'p99':>8} "
-            f"{'tokens/s':>9} {'errors':>6} {'RSS MB':>7} {'CPU ms/ans':>10} "
-            f"{'DB CPU ms':>9} {'SQL/ans':>7} {'bytes/ans':>9} {'DB conns':>8}"
+            f"{'tokens/s':>9} {'errors':>6} {'RSS MB':>7} {'CPU ms':>7} {'open':>5} "
+            f"{'DB CPU':>6} {'SQL':>4} {'open':>5} {'bytes':>6} {'DB conns':>8}"
         )
         floor_bytes = upstream_bytes(upstream_url)
         for clients in args.clients:
             users = make_users(env, clients)
             direct = asyncio.run(direct_wave(upstream_url, clients, args.tokens))
             cpu_before, sql_before = server.cpu(), server.sql_statements()
-            db_before = watch.db_cpu()
             connections_before = watch.connections()
+            marks: dict = {}
+
+            def connected(marks=marks) -> None:
+                # Pages loaded and sockets open: what follows is the answers alone.
+                marks["cpu"], marks["sql"], marks["db"] = (
+                    server.cpu(),
+                    server.sql_statements(),
+                    watch.db_cpu(),
+                )
+
             spy = pyspy_start(server.processes[0].pid, clients, workers)
             app, peak = watch.during(
-                lambda users=users: asyncio.run(app_wave(server.port, users, args.tokens))
+                lambda users=users, connected=connected: asyncio.run(
+                    app_wave(server.port, users, args.tokens, on_connected=connected)
+                )
             )
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=30)
-            cpu_ms = (server.cpu() - cpu_before) * 1000 / clients
-            sql = (server.sql_statements() - sql_before) / clients
+            cpu_ms = (server.cpu() - marks["cpu"]) * 1000 / clients
+            open_cpu_ms = (marks["cpu"] - cpu_before) * 1000 / clients
+            sql = (server.sql_statements() - marks["sql"]) / clients
+            open_sql = (marks["sql"] - sql_before) / clients
             db_after = watch.db_cpu()
             db_ms = (
-                sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items()) * 1000 / clients
+                sum(t - marks["db"].get(pid, 0.0) for pid, t in db_after.items()) * 1000 / clients
                 if watch.pg is not None
                 else float("nan")
             )
@@ -478,13 +514,13 @@ def serve_and_measure(args, env, workers: int, workdir: Path, upstream_url: str)
             print(
                 f"{clients:>7} {'direct':<8} {direct['p50']:>7.1f}ms {direct['p90']:>6.1f}ms "
                 f"{direct['p99']:>6.1f}ms {direct['tps']:>9.0f} {len(direct['errors']):>6}"
-                f" {'':>7} {'':>10} {'':>9} {'':>7} {floor_bytes:>9}"
+                f" {'':>7} {'':>7} {'':>5} {'':>6} {'':>4} {'':>5} {floor_bytes:>6}"
             )
             print(
                 f"{clients:>7} {'parley':<8} {app['p50']:>7.1f}ms {app['p90']:>6.1f}ms "
                 f"{app['p99']:>6.1f}ms {app['tps']:>9.0f} {len(app['errors']):>6}"
-                f" {rss:>7.0f} {cpu_ms:>10.1f} {db_ms:>9.1f} {sql:>7.1f} {app['bytes']:>9.0f}"
-                f" {connections_before:>3} / {peak:<3}"
+                f" {rss:>7.0f} {cpu_ms:>7.1f} {open_cpu_ms:>5.1f} {db_ms:>6.1f} {sql:>4.1f}"
+                f" {open_sql:>5.1f} {app['bytes']:>6.0f} {connections_before:>3} / {peak:<3}"
             )
             for name, row in (("direct", direct), ("parley", app)):
                 for error in sorted(set(row["errors"]))[:3]:
