@@ -16,9 +16,14 @@ from conversations.services.conversations import (
     model_for_new_conversation,
     require_usable,
 )
+from conversations.services.ledger import (
+    cost_compute,
+    usage_record_close,
+    usage_record_close_with,
+    usage_record_open,
+)
 from conversations.services.replies import (
     CHECKPOINT_BATCH,
-    cost_compute,
     message_finish,
     messages_checkpoint,
     messages_interrupt,
@@ -37,6 +42,7 @@ from conversations.services.titles import (
     conversation_title_from_model,
     title_clean,
     title_request,
+    title_request_close,
 )
 from conversations.services.turns import (
     Turn,
@@ -77,7 +83,11 @@ __all__ = [
     "shared_link_share",
     "title_clean",
     "title_request",
+    "title_request_close",
     "turn_edit",
     "turn_regenerate",
     "turn_start",
+    "usage_record_close",
+    "usage_record_close_with",
+    "usage_record_open",
 ]

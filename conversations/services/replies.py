@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Case, TextField, Value, When
 from django.utils import timezone
 
 from conversations.backends import ModelConfig, Usage
-from conversations.models import COST_QUANTUM, Conversation, Message
+from conversations.models import Conversation, Message
+from conversations.services.ledger import cost_compute, usage_record_close
 from conversations.tokens import encoding_resolved_name, message_token_count, text_token_count
 
 CHECKPOINT_BATCH = 200
@@ -68,15 +68,6 @@ def messages_interrupt_stale(
     return ids
 
 
-def cost_compute(*, model: ModelConfig, input_tokens: int, output_tokens: int) -> Decimal:
-    """Price a request from the catalog's per-1K prices."""
-    cost = (
-        Decimal(input_tokens) * model.price_input_per_1k
-        + Decimal(output_tokens) * model.price_output_per_1k
-    ) / 1000
-    return cost.quantize(COST_QUANTUM)
-
-
 def message_finish(
     *,
     message_id: int,
@@ -119,4 +110,12 @@ def message_finish(
     }
     # One UPDATE, no read first: this runs at the end of every answer.
     Message.objects.filter(pk=message_id).update(**fields)
+    usage_record_close(
+        message_id=message_id,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        estimated=estimated,
+        cost=fields["cost"],
+    )
     return fields

@@ -18,9 +18,10 @@ from django.utils.translation import gettext as _
 
 from conversations.backends import ModelConfig, get_model
 from conversations.context import Window, window_build
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, UsageRecord
 from conversations.quotas import quota_check
 from conversations.services.conversations import TITLE_LENGTH, require_usable
+from conversations.services.ledger import usage_record_open
 
 
 @dataclass
@@ -101,6 +102,7 @@ def _turn_create(
     window: Window,
     content: str,
     parent_id: int | None,
+    kind: str,
 ) -> Turn:
     user_message = Message.objects.create(
         conversation=conversation,
@@ -116,6 +118,13 @@ def _turn_create(
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         model_id=model.id,
+    )
+    usage_record_open(
+        user_id=conversation.owner_id,
+        conversation=conversation,
+        message=assistant_message,
+        model_id=model.id,
+        kind=kind,
     )
     # One statement, decided by the row as it is now (the object may be older:
     # a websocket holds it): writing brings an archived conversation back to
@@ -162,6 +171,7 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
             window=window,
             content=content,
             parent_id=_branch_leaf_when_idle(conversation),
+            kind=UsageRecord.Kind.QUESTION,
         )
 
 
@@ -196,6 +206,7 @@ def turn_edit(*, conversation: Conversation, message_id: int, content: str) -> T
             window=window,
             content=content,
             parent_id=original.parent_id,
+            kind=UsageRecord.Kind.EDIT,
         )
 
 
@@ -227,6 +238,13 @@ def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
             role=Message.Role.ASSISTANT,
             status=Message.Status.STREAMING,
             model_id=model.id,
+        )
+        usage_record_open(
+            user_id=conversation.owner_id,
+            conversation=conversation,
+            message=assistant_message,
+            model_id=model.id,
+            kind=UsageRecord.Kind.REGENERATE,
         )
         conversation.save(update_fields=["updated_at"])
     return Turn(
