@@ -17,9 +17,8 @@ from django.db import OperationalError, connections  # noqa: E402
 from django.http import HttpRequest  # noqa: E402
 from django.utils import translation  # noqa: E402
 
-from conversations.generation import STALE_AFTER  # noqa: E402
+from conversations.engine import replies_interrupt_stale  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
-from conversations.services import messages_interrupt_stale  # noqa: E402
 
 logger = logging.getLogger("parley.asgi")
 
@@ -30,7 +29,7 @@ if settings.PARLEY_STARTUP_TASKS:
     # ConversationConsumer.connect). A worker that serves no embedded-model
     # reply never holds the model.
     # Answers a dead process left half-written keep their text, marked interrupted.
-    messages_interrupt_stale(older_than=STALE_AFTER)
+    replies_interrupt_stale()
     # Give the connection back: the main thread makes no other query, and it
     # would hold one of the worker's pooled connections for good.
     connections.close_all()

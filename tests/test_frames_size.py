@@ -13,7 +13,7 @@ import threading
 import pytest
 from django.db.backends.signals import connection_created
 from django.test import Client
-from test_consumers import connect, create_conversation, read_reply, send_message
+from sockets import connect, create_conversation, read_reply, send_message
 
 from conversations import services
 from conversations.models import Message

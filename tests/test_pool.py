@@ -20,7 +20,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.test import Client
-from test_consumers import (
+from sockets import (
     ALERT,
     connect,
     create_conversation,
