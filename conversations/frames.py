@@ -12,7 +12,7 @@ from django.utils.html import escape, format_html
 from django.utils.translation import ngettext
 
 from conversations import selectors
-from conversations.context import Gauge, conversation_gauge
+from conversations.context import conversation_gauge
 from conversations.models import Conversation, Message
 
 PAGE = "conversations/conversation.html"
@@ -34,12 +34,6 @@ def composer_reset(conversation: Conversation) -> str:
     """Empty the composer's text box (its gauge is redrawn when the answer ends)."""
     context = {"conversation": conversation, "oob": True}
     return render_to_string(f"{PAGE}#composer-input", context)
-
-
-def _gauge(conversation: Conversation) -> Gauge | None:
-    # Another view may have switched the model or edited the system prompt.
-    conversation.refresh_from_db(fields=["model_id", "system_prompt"])
-    return conversation_gauge(conversation=conversation)
 
 
 def body_replace(message_id: int, text: str) -> str:
@@ -149,8 +143,11 @@ def title_changed(*, conversation: Conversation) -> str:
 
 
 def window_boundary(*, conversation: Conversation) -> int | None:
-    """Id of the newest message that no longer fits the model's window (None: all fit)."""
-    gauge = _gauge(conversation)
+    """Id of the newest message that no longer fits the model's window (None: all fit).
+
+    Read when a socket opens, just after its conversation was: no refresh.
+    """
+    gauge = conversation_gauge(conversation=conversation)
     return gauge.left_out_up_to if gauge else None
 
 

@@ -71,13 +71,17 @@ async def test_an_answer_reads_no_user_and_its_final_frame_carries_the_text_once
     assert "data-copy-url=" in final
     # Drawn without the template's indentation.
     assert "\n  " not in final
-    # Reads to draw the final frame: the message, its versions, the conversation
-    # with its cost, the window's token counts.
-    selects = [sql for sql in statements.sql if sql.lstrip().upper().startswith("SELECT")]
-    tail = selects[-4:]
-    assert 'FROM "conversations_message"' in tail[0]
-    assert 'SUM("conversations_message"."cost")' in tail[2]
-    assert len(statements.sql) <= 16, statements.sql
+    # The final frame reads the conversation's model and prompt with its cost,
+    # in one query (not a refresh, then a sum).
+    costs = [sql for sql in statements.sql if 'SUM("conversations_message"."cost")' in sql]
+    assert len(costs) == 1 and '"system_prompt"' in costs[0], costs
+    refreshes = [
+        sql
+        for sql in statements.sql
+        if '"conversations_conversation"."system_prompt"' in sql and "SUM(" not in sql
+    ]
+    assert not refreshes, refreshes
+    assert len(statements.sql) <= 20, statements.sql
 
 
 def test_the_copy_button_fetches_the_markdown_source_of_its_owners_message(alice, bob):

@@ -118,6 +118,8 @@ def small_pool() -> Iterator[None]:
     saved = options.get("pool")
     connection.close()
     connection.close_pool()
+    # close_pool() forgets a pool only while OPTIONS name one.
+    connection._connection_pools.pop(connection.alias, None)
     options["pool"] = {"min_size": 0, "max_size": POOL_SIZE, "timeout": 0.5}
     try:
         yield

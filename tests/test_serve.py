@@ -38,13 +38,15 @@ def test_daphne_waits_longer_than_its_default_for_a_socket_to_be_accepted():
     reason="compares the workers' pools with PostgreSQL's max_connections",
 )
 def test_more_pooled_connections_than_postgresqls_share_is_a_warning():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_connections")
+        max_connections = int(cursor.fetchone()[0])
+    connection.close()
+    # Only the settings the launcher reads: no connection is made with them here.
     options = settings.DATABASES["default"]["OPTIONS"]
     saved = options.get("pool")
     options["pool"] = {"max_size": 10}
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW max_connections")
-            max_connections = int(cursor.fetchone()[0])
         fitting = int(max_connections * settings.DATABASE_POOL_SHARE) // 10
         assert serve.database_connections_check(fitting) == ""
         warning = serve.database_connections_check(fitting + 1)
