@@ -163,6 +163,10 @@ async def test_a_send_while_every_connection_is_busy_is_refused_and_kept(
 ):
     conversation = await create_conversation(alice)
     socket = await connect(alice, conversation)
+    # The socket handles frames in order, after its connect (which reads the
+    # database after accepting): once this one is answered, that is done.
+    await socket.send_to(text_data="not json")
+    assert ALERT.search(await socket.receive_from(timeout=30))
     await database_sync_to_async(close_connection)()
 
     holder = Holder()
