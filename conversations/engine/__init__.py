@@ -15,6 +15,7 @@ from conversations.engine.turns import (
     reply_stop,
     reply_to_edit,
     reply_to_question,
+    reply_to_turn,
     version_show,
 )
 from conversations.engine.watch import (
@@ -51,5 +52,6 @@ __all__ = [
     "reply_stop",
     "reply_to_edit",
     "reply_to_question",
+    "reply_to_turn",
     "version_show",
 ]
