@@ -14,6 +14,7 @@ import pytest
 from conftest import PASSWORD, catalog_text
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 from servers import Worker
 
 from accounts.models import UserLimits
@@ -21,6 +22,7 @@ from api import services as api_services
 from api.models import ApiKey
 from conversations import services
 from conversations.models import Channel, Conversation, Message, UsageRecord
+from conversations.usage import usage_by_channel, usage_by_key
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
@@ -275,7 +277,7 @@ def test_the_api_conversation_is_in_its_owners_sidebar_only(parley, alice, bob, 
         )
 
 
-def test_usage_rows_are_written_per_key(parley, alice):
+def test_usage_rows_are_written_per_key(parley, alice, django_user_model):
     first = api_services.api_key_create(user=alice, name="first")[1]
     second = api_services.api_key_create(user=alice, name="second")[1]
     for key, times in ((first, 2), (second, 1)):
@@ -292,7 +294,19 @@ def test_usage_rows_are_written_per_key(parley, alice):
     }
     assert rows == {"first": 2, "second": 1}
     assert set(UsageRecord.objects.values_list("channel", flat=True)) == {"api"}
-    assert set(ApiKey.objects.values_list("last_used_at", flat=True)) != {None}
+    assert None not in set(ApiKey.objects.values_list("last_used_at", flat=True))
+    # The admin's usage report, split by key and by channel (a page request too).
+    conversation = services.conversation_create(owner=alice, model_id="fake")
+    services.turn_start(conversation=conversation, content="from the page")
+    today = timezone.localdate()
+    by_key = {row.key_name: row.requests for row in usage_by_key(since=today, until=today)}
+    assert by_key == {"first": 2, "second": 1, "": 1}
+    by_channel = {row.channel: row.requests for row in usage_by_channel(since=today, until=today)}
+    assert by_channel == {"api": 3, "page": 1}
+    admin = Client()
+    admin.force_login(django_user_model.objects.create_superuser("root", password=PASSWORD))
+    html = admin.get("/admin/conversations/conversation/usage/").content.decode()
+    assert 'id="usage-by-key"' in html and "first" in html and 'id="usage-by-channel"' in html
 
 
 def test_errors_have_openais_shapes_and_codes(parley, alice, alice_key):
