@@ -516,3 +516,29 @@ def test_the_api_page_gives_the_base_url_and_examples(alice):
     assert "curl -N http://testserver/v1/chat/completions" in html
     assert "previous_response_id=first.id" in html
     assert PASSWORD not in html
+
+
+def test_an_upstream_failure_is_a_502_and_the_reply_is_kept(parley, alice_key, upstream):
+    upstream.fail_status = 400
+    upstream.fail_message = "bad things"
+    with pytest.raises(openai.APIStatusError) as failed:
+        client_for(parley, alice_key).chat.completions.create(
+            model="fake", messages=[{"role": "user", "content": "Hi"}]
+        )
+    assert failed.value.status_code == 502 and failed.value.code == "upstream_error"
+    assert "bad things" in failed.value.message
+    reply = Message.objects.get(role="assistant")
+    assert reply.status == Message.Status.ERROR and "bad things" in reply.error
+
+
+def test_the_admin_lists_and_revokes_keys_it_cannot_read(alice, django_user_model):
+    api_key, key = api_services.api_key_create(user=alice, name="cron")
+    admin = Client()
+    admin.force_login(django_user_model.objects.create_superuser("root", password=PASSWORD))
+    listing = admin.get("/admin/api/apikey/").content.decode()
+    assert "cron" in listing and api_key.prefix in listing and key not in listing
+    admin.post(
+        "/admin/api/apikey/",
+        {"action": "revoke", "_selected_action": [api_key.pk]},
+    )
+    assert api_services.api_key_authenticate(key=key) is None
