@@ -195,7 +195,11 @@ def api_chat_start(
             options=options,
             trim=False,
         )
-        Conversation.objects.filter(pk=conversation.pk).update(archived_at=timezone.now())
+        # Archived, and never named by a model: a title request after every
+        # stateless completion would double a script's requests (and its bill).
+        Conversation.objects.filter(pk=conversation.pk).update(
+            archived_at=timezone.now(), title_source=Conversation.TitleSource.NONE
+        )
     return turn
 
 

@@ -21,6 +21,7 @@ from accounts.models import UserLimits
 from api import services as api_services
 from api.models import ApiKey
 from conversations import services
+from conversations.backends import RequestOptions
 from conversations.models import Channel, Conversation, Message, UsageRecord
 from conversations.usage import usage_by_channel, usage_by_key
 
@@ -542,3 +543,41 @@ def test_the_admin_lists_and_revokes_keys_it_cannot_read(alice, django_user_mode
         {"action": "revoke", "_selected_action": [api_key.pk]},
     )
     assert api_services.api_key_authenticate(key=key) is None
+
+
+def _finish(turn) -> None:
+    services.message_finish(
+        message_id=turn.assistant_message.id,
+        model=turn.model,
+        content="An answer",
+        status=Message.Status.COMPLETE,
+        usage=None,
+        estimated_input_tokens=3,
+        time_to_first_token_ms=1,
+        duration_ms=1,
+    )
+
+
+def test_only_conversations_of_the_sidebar_get_a_model_title(alice):
+    api_key = api_services.api_key_create(user=alice, name="k")[0]
+    question = [api_services.ChatMessage(role="user", content="Summarise the news")]
+    options = RequestOptions()
+    # A chat completion: archived, never named by a model (no extra request per call).
+    chat = api_services.api_chat_start(
+        api_key=api_key, model_id="fake", messages=question, options=options
+    )
+    _finish(chat)
+    assert services.title_request(message_id=chat.assistant_message.id) is None
+    # A chain of responses is in the sidebar: named like the page's, counted as API.
+    response = api_services.api_response_start(
+        api_key=api_key,
+        model_id="fake",
+        messages=question,
+        instructions="",
+        previous_response_id=None,
+        options=options,
+    )
+    _finish(response)
+    request = services.title_request(message_id=response.assistant_message.id)
+    assert request is not None
+    assert UsageRecord.objects.get(pk=request.usage_record_id).channel == Channel.API
