@@ -427,6 +427,27 @@ def test_a_client_that_disconnects_stops_the_reply_and_the_upstream(parley, alic
     assert UsageRecord.objects.get(message=reply).finished_at is not None
 
 
+def test_a_client_that_gives_up_on_a_whole_answer_stops_it_too(parley, alice_key, upstream):
+    upstream.tokens = [f"w{i} " for i in range(200)]
+    upstream.delay = 0.05
+    connection = http.client.HTTPConnection("127.0.0.1", parley.port, timeout=30)
+    connection.request(
+        "POST",
+        "/v1/chat/completions",
+        body=json.dumps({"model": "fake", "messages": [{"role": "user", "content": "long"}]}),
+        headers={"Authorization": f"Bearer {alice_key}", "Content-Type": "application/json"},
+    )
+    assert upstream.wait_for_requests(1, timeout=30)
+    connection.close()  # before the answer: the client went away
+    reply = Message.objects.get(role="assistant")
+    deadline = time.monotonic() + 30
+    while reply.status == Message.Status.STREAMING and time.monotonic() < deadline:
+        time.sleep(0.1)
+        reply.refresh_from_db()
+    assert reply.status == Message.Status.STOPPED
+    assert upstream.chat_requests()[-1]["tokens_sent"] < 200
+
+
 @pytest.mark.embedded
 def test_the_embedded_model_answers_through_the_api(parley, alice_key):
     client = client_for(parley, alice_key)
