@@ -13,6 +13,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -249,15 +250,17 @@ async def chat_completions(request: HttpRequest, api_key: ApiKey) -> HttpRespons
     max_tokens = chat.options.max_tokens
 
     if not chat.stream:
-        async for item in _reply_follow(turn):
-            if isinstance(item, Message):
-                if item.status == Message.Status.ERROR:
-                    return _error_response(_upstream_failed(item))
-                return JsonResponse(
-                    shapes.chat_completion(
-                        item, model_id=chat.model_id, created=created, max_tokens=max_tokens
+        # Closed here, not by the garbage collector: a client gone stops the reply now.
+        async with aclosing(_reply_follow(turn)) as follow:
+            async for item in follow:
+                if isinstance(item, Message):
+                    if item.status == Message.Status.ERROR:
+                        return _error_response(_upstream_failed(item))
+                    return JsonResponse(
+                        shapes.chat_completion(
+                            item, model_id=chat.model_id, created=created, max_tokens=max_tokens
+                        )
                     )
-                )
         raise AssertionError("a followed reply always ends")
 
     def chunk(delta: dict, finish: str | None = None) -> bytes:
@@ -274,21 +277,23 @@ async def chat_completions(request: HttpRequest, api_key: ApiKey) -> HttpRespons
 
     async def events() -> AsyncIterator[bytes]:
         yield chunk({"role": "assistant", "content": "", "refusal": None})
-        async for item in _reply_follow(turn):
-            if isinstance(item, engine.ReplyText):
-                yield chunk({"content": item.text})
-            elif isinstance(item, Message):
-                if item.status == Message.Status.ERROR:
-                    failed = _upstream_failed(item)
-                    yield shapes.sse(
-                        shapes.error(failed.message, type=failed.type, code=failed.code)
-                    )
-                    break
-                yield chunk({}, shapes.finish_reason(item, max_tokens))
-                if chat.include_usage:
-                    yield shapes.sse(
-                        shapes.chat_usage_chunk(item, model_id=chat.model_id, created=created)
-                    )
+        # Closed here, not by the garbage collector: a client gone stops the reply now.
+        async with aclosing(_reply_follow(turn)) as follow:
+            async for item in follow:
+                if isinstance(item, engine.ReplyText):
+                    yield chunk({"content": item.text})
+                elif isinstance(item, Message):
+                    if item.status == Message.Status.ERROR:
+                        failed = _upstream_failed(item)
+                        yield shapes.sse(
+                            shapes.error(failed.message, type=failed.type, code=failed.code)
+                        )
+                        break
+                    yield chunk({}, shapes.finish_reason(item, max_tokens))
+                    if chat.include_usage:
+                        yield shapes.sse(
+                            shapes.chat_usage_chunk(item, model_id=chat.model_id, created=created)
+                        )
         yield shapes.sse("[DONE]")
 
     return _sse_response(events())
@@ -329,9 +334,11 @@ async def responses_create(request: HttpRequest, api_key: ApiKey) -> HttpRespons
         )
 
     if not asked.stream:
-        async for item in _reply_follow(turn):
-            if isinstance(item, Message):
-                return JsonResponse(response(item))
+        # Closed here, not by the garbage collector: a client gone stops the reply now.
+        async with aclosing(_reply_follow(turn)) as follow:
+            async for item in follow:
+                if isinstance(item, Message):
+                    return JsonResponse(response(item))
         raise AssertionError("a followed reply always ends")
 
     async def events() -> AsyncIterator[bytes]:
@@ -355,19 +362,23 @@ async def responses_create(request: HttpRequest, api_key: ApiKey) -> HttpRespons
         )
         empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         yield event("response.content_part.added", **where, part=empty_part)
-        async for item in _reply_follow(turn):
-            if isinstance(item, engine.ReplyText):
-                yield event("response.output_text.delta", **where, delta=item.text, logprobs=[])
-            elif isinstance(item, Message):
-                final = response(item)
-                message = final["output"][0]
-                yield event("response.output_text.done", **where, text=item.content, logprobs=[])
-                yield event("response.content_part.done", **where, part=message["content"][0])
-                yield event("response.output_item.done", output_index=0, item=message)
-                kind = {"completed": "response.completed", "failed": "response.failed"}.get(
-                    final["status"], "response.incomplete"
-                )
-                yield event(kind, response=final)
+        # Closed here, not by the garbage collector: a client gone stops the reply now.
+        async with aclosing(_reply_follow(turn)) as follow:
+            async for item in follow:
+                if isinstance(item, engine.ReplyText):
+                    yield event("response.output_text.delta", **where, delta=item.text, logprobs=[])
+                elif isinstance(item, Message):
+                    final = response(item)
+                    message = final["output"][0]
+                    yield event(
+                        "response.output_text.done", **where, text=item.content, logprobs=[]
+                    )
+                    yield event("response.content_part.done", **where, part=message["content"][0])
+                    yield event("response.output_item.done", output_index=0, item=message)
+                    kind = {"completed": "response.completed", "failed": "response.failed"}.get(
+                        final["status"], "response.incomplete"
+                    )
+                    yield event(kind, response=final)
 
     return _sse_response(events())
 
