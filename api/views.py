@@ -83,6 +83,12 @@ def api_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
                 response = await view(request, api_key, *args, **kwargs)
             except ApiError as exc:
                 response = _error_response(exc)
+            except Exception:
+                # A program reads JSON, not Django's HTML error page.
+                logger.exception("%s %s failed", request.method, request.path)
+                response = _error_response(
+                    ApiError(500, "The server failed; try again.", type="server_error")
+                )
             return _cors(request, response)
 
         return wrapped
