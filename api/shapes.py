@@ -154,10 +154,17 @@ def response(
     instructions: str | None,
     previous_response_id: str | None,
     max_output_tokens: int | None,
+    limit: int | None = None,
     status: str | None = None,
 ) -> dict:
-    """The `response` object of a reply: in progress (no output yet) or as saved."""
+    """The `response` object of a reply: in progress (no output yet) or as saved.
+
+    A complete reply that used all of `limit` tokens was cut short: incomplete.
+    """
     status = status or _RESPONSE_STATUSES.get(reply.status, "completed")
+    cut_short = bool(limit) and (reply.output_tokens or 0) >= limit
+    if status == "completed" and cut_short:
+        status = "incomplete"
     done = status != "in_progress"
     body: dict[str, Any] = {
         "id": response_id(reply.pk),
@@ -191,12 +198,7 @@ def response(
     if status == "failed":
         body["error"] = {"code": "server_error", "message": reply.error or "failed"}
     elif status == "incomplete":
-        reason = (
-            "max_output_tokens"
-            if max_output_tokens and (reply.output_tokens or 0) >= max_output_tokens
-            else None
-        )
-        body["incomplete_details"] = {"reason": reason}
+        body["incomplete_details"] = {"reason": "max_output_tokens" if cut_short else None}
     inputs, outputs = reply.input_tokens or 0, reply.output_tokens or 0
     body["usage"] = {
         "input_tokens": inputs,

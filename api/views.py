@@ -253,7 +253,8 @@ async def chat_completions(request: HttpRequest, api_key: ApiKey) -> HttpRespons
     await engine.reply_to_turn(conversation=turn.assistant_message.conversation, turn=turn)
     created = int(time.time())
     reply_id = turn.assistant_message.id
-    max_tokens = chat.options.max_tokens
+    # A reply that used all of it was cut short: finish_reason "length".
+    max_tokens = chat.options.max_tokens or turn.model.max_output_tokens
 
     if not chat.stream:
         # Closed here, not by the garbage collector: a client gone stops the reply now.
@@ -336,6 +337,7 @@ async def responses_create(request: HttpRequest, api_key: ApiKey) -> HttpRespons
             instructions=conversation.system_prompt or None,
             previous_response_id=asked.previous_response_id,
             max_output_tokens=asked.options.max_tokens,
+            limit=asked.options.max_tokens or turn.model.max_output_tokens,
             status=status,
         )
 

@@ -142,7 +142,7 @@ def test_chat_completion_streamed_ends_with_usage(parley, alice_key, upstream):
 
 def test_request_options_reach_the_upstream(parley, alice_key, upstream):
     client = client_for(parley, alice_key)
-    client.chat.completions.create(
+    cut = client.chat.completions.create(
         model="fake",
         messages=[{"role": "user", "content": "Hi"}],
         max_tokens=2,
@@ -157,6 +157,10 @@ def test_request_options_reach_the_upstream(parley, alice_key, upstream):
         0.9,
         ["END"],
     )
+    assert cut.choices[0].message.content == "Hello," and cut.choices[0].finish_reason == "length"
+    short = client.responses.create(model="fake", input="Hi", max_output_tokens=2)
+    assert short.status == "incomplete"
+    assert short.incomplete_details.reason == "max_output_tokens"
     with pytest.raises(openai.BadRequestError) as refused:
         client.chat.completions.create(
             model="fake", messages=[{"role": "user", "content": "Hi"}], max_tokens=100_000
