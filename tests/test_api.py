@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import openai
@@ -323,6 +324,13 @@ def test_errors_have_openais_shapes_and_codes(parley, alice, alice_key):
     api_services.api_key_revoke(api_key=revoked)
     with pytest.raises(openai.AuthenticationError):
         client_for(parley, revoked_key).models.list()
+
+    expired, expired_key = api_services.api_key_create(
+        user=alice, name="short-lived", expires_at=timezone.now() + timedelta(days=1)
+    )
+    ApiKey.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(openai.AuthenticationError):
+        client_for(parley, expired_key).models.list()
 
     client = client_for(parley, alice_key)
     with pytest.raises(openai.NotFoundError) as unknown:
