@@ -313,6 +313,16 @@ def test_usage_rows_are_written_per_key(parley, alice, django_user_model):
     admin.force_login(django_user_model.objects.create_superuser("root", password=PASSWORD))
     html = admin.get("/admin/conversations/conversation/usage/").content.decode()
     assert 'id="usage-by-key"' in html and "first" in html and 'id="usage-by-channel"' in html
+    period = f"since={today:%Y-%m-%d}&until={today:%Y-%m-%d}&format=csv"
+    csv_key = admin.get(f"/admin/conversations/conversation/usage/?{period}&table=key")
+    lines = csv_key.content.decode().splitlines()
+    assert lines[0].startswith("api_key,requests")
+    assert len(lines) == 1 + 3  # the header, the two keys, and the page's requests (no key)
+    csv_channel = admin.get(f"/admin/conversations/conversation/usage/?{period}&table=channel")
+    assert {line.split(",")[0] for line in csv_channel.content.decode().splitlines()[1:]} == {
+        "api",
+        "page",
+    }
 
 
 def test_errors_have_openais_shapes_and_codes(parley, alice, alice_key):
