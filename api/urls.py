@@ -1,6 +1,6 @@
 """/v1: the OpenAI-compatible API."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from api import views
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("chat/completions", views.chat_completions, name="api_chat_completions"),
     path("responses", views.responses_create, name="api_responses"),
     path("responses/<str:response_id>", views.response_detail, name="api_response"),
+    re_path(r"^(?P<path>.*)$", views.unknown_url),
 ]

@@ -174,6 +174,16 @@ _REFUSALS = (
 )
 
 
+@csrf_exempt
+@login_not_required
+async def unknown_url(request: HttpRequest, path: str) -> HttpResponse:
+    """Any other /v1 URL: OpenAI's 404, in JSON (a program reads no HTML page)."""
+    return _cors(
+        request,
+        _error_response(ApiError(404, f"Invalid URL ({request.method} {request.path})")),
+    )
+
+
 @api_endpoint("GET")
 async def models_list(request: HttpRequest, api_key: ApiKey) -> HttpResponse:
     """The models a request can use, in OpenAI's list shape."""

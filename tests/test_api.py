@@ -382,6 +382,10 @@ def test_a_session_cookie_does_not_authenticate_the_api(parley, alice):
     assert response.status == 401
     assert json.loads(response.read())["error"]["type"] == "invalid_request_error"
     assert response.getheader("Access-Control-Allow-Origin") is None  # no CORS by default
+    connection.request("POST", "/v1/embeddings", body="{}")
+    unknown = connection.getresponse()
+    assert unknown.status == 404
+    assert json.loads(unknown.read())["error"]["message"] == "Invalid URL (POST /v1/embeddings)"
 
 
 def _post_stream(parley: Worker, key: str, body: dict) -> http.client.HTTPResponse:
