@@ -458,7 +458,11 @@ def leaderboard_page(request: HtmxHttpRequest) -> HttpResponse:
         "board": board,
         "language": language if language in leaderboard.LANGUAGES else "all",
         "period": period if period in leaderboard.PERIODS else "all",
-        "languages": [("all", _("All languages")), *ComparisonVote.Language.choices],
-        "periods": [("7d", _("Last 7 days")), ("30d", _("Last 30 days")), ("all", _("All time"))],
+        "language_choices": [("all", _("All languages")), *ComparisonVote.Language.choices],
+        "period_choices": [
+            ("7d", _("Last 7 days")),
+            ("30d", _("Last 30 days")),
+            ("all", _("All time")),
+        ],
     }
     return render(request, "conversations/leaderboard.html", context)

@@ -270,7 +270,9 @@ async def test_a_blind_vote_reveals_the_names_only_afterwards_and_only_once(alic
     comparison = await comparison_of(conversation)
 
     # Keeping would name the model: refused before the vote.
-    await frame_to(socket, action="keep", comparison_id=str(comparison.pk), message_id=str(seen.ids[0]))
+    await frame_to(
+        socket, action="keep", comparison_id=str(comparison.pk), message_id=str(seen.ids[0])
+    )
     assert "Vote first" in await receive_alert(socket)
 
     await frame_to(socket, action="vote", comparison_id=str(comparison.pk), outcome="b")
@@ -323,3 +325,4 @@ def test_the_prompt_language_is_detected_simply():
     assert services.prompt_language("Как дела? Расскажи о Сеуле.") == "other"
     assert services.prompt_language("東京の天気はどうですか") == "other"
     assert services.prompt_language("12345 ???") == "other"
+
