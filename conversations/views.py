@@ -131,6 +131,7 @@ def conversation_detail(request: HtmxHttpRequest, public_id: str) -> HttpRespons
     conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
     messages = list(selectors.message_list(conversation=conversation))
     selectors.alternatives_annotate(messages=messages)
+    selectors.comparisons_annotate(messages=messages)
     streaming = next((m for m in messages if m.status == m.Status.STREAMING), None)
     context = _conversation_context(
         request.user, conversation, chat_messages=messages, streaming_message=streaming
