@@ -33,7 +33,8 @@ class CompareInTheBrowserTests(BrowserTestCase):
 
     def assert_names_hidden(self) -> None:
         grid = self.page.locator(".comparison")
-        expect(grid.locator(".message-role > span[id$='-role']")).to_have_text(["Model A", "Model B"])
+        roles = grid.locator(".message-role > span[id$='-role']")
+        expect(roles).to_have_text(["Model A", "Model B"])
         expect(grid).not_to_contain_text("Fake model")
         expect(grid).not_to_contain_text("Second fake model")
 
