@@ -86,3 +86,11 @@ def test_a_new_chat_comparison_with_one_model_is_refused_and_keeps_the_draft(cli
     assert "Choose between 2 and 4 different models to compare." in html
     assert "Just one?" in html
     assert not Comparison.objects.exists() and not Message.objects.exists()
+
+
+def test_compare_and_the_leaderboard_speak_korean(client, alice):
+    client.force_login(alice)
+    html = client.get("/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "모델 비교" in html and "블라인드: 투표할 때까지 이름 숨김(모델 두 개)" in html
+    html = client.get("/leaderboard/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "리더보드" in html and "모든 언어" in html
