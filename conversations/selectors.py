@@ -292,6 +292,10 @@ class ComparisonView:
         return self.comparison.blind and self.vote is None
 
     @property
+    def streaming(self) -> bool:
+        return any(answer.status == Message.Status.STREAMING for answer in self.answers)
+
+    @property
     def outcomes(self) -> list[tuple[str, str]]:
         return ComparisonVote.Outcome.choices
 

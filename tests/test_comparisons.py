@@ -8,6 +8,7 @@ only afterwards and are cast once; the ledger and the limits.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from sockets import (
     settled,
 )
 
-from conversations import selectors, services
+from conversations import engine, selectors, services
 from conversations.models import Comparison, ComparisonVote, Message, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -326,3 +327,42 @@ def test_the_prompt_language_is_detected_simply():
     assert services.prompt_language("東京の天気はどうですか") == "other"
     assert services.prompt_language("12345 ???") == "other"
 
+
+
+async def test_the_engine_runs_a_comparison_without_a_socket(alice, upstream):
+    upstream.model_tokens = {"fake-model": ["one ", "two"], "fake-model-b": ["three"]}
+    conversation = await create_conversation(alice)
+    started = await engine.reply_to_comparison(
+        conversation=conversation, content="Hi both", model_ids=["fake", "fake-b"]
+    )
+
+    async def observe(message_id):
+        return [
+            event
+            async for event in engine.reply_observe(
+                conversation=conversation, message_id=message_id
+            )
+        ]
+
+    async with asyncio.timeout(TIMEOUT):
+        seen = await asyncio.gather(
+            *(observe(turn.assistant_message.id) for turn in started.turns)
+        )
+    for events in seen:
+        assert isinstance(events[-1], engine.ReplyEnded)
+    saved = await answers(started.comparison)
+    assert [(m.model_id, m.content) for m in saved] == [("fake", "one two"), ("fake-b", "three")]
+    assert [turn.model.id for turn in started.turns] == ["fake", "fake-b"]
+
+
+def test_only_the_answer_shown_names_a_new_conversation(alice, upstream):
+    conversation = services.conversation_create(owner=alice)
+    started = services.comparison_start(
+        conversation=conversation, content="First question", model_ids=["fake", "fake-b"]
+    )
+    Message.objects.filter(parent=started.comparison.question).update(
+        status=Message.Status.COMPLETE, content="An answer"
+    )
+    shown, other = (turn.assistant_message.id for turn in started.turns)
+    assert services.title_request(message_id=other) is None
+    assert services.title_request(message_id=shown) is not None

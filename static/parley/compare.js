@@ -38,6 +38,10 @@
 
   function update() {
     var now = performance.now();
+    // Stop all goes once nothing is written any more (Esc clicks the first Stop).
+    document.querySelectorAll(".comparison-stop-all").forEach(function (form) {
+      if (!form.closest(".comparison").querySelector("article.is-streaming")) form.remove();
+    });
     document.querySelectorAll(".comparison article.is-streaming").forEach(function (article) {
       var live = article.querySelector(".comparison-live");
       var body = article.querySelector(".message-body");
