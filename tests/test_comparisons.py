@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 from channels.db import database_sync_to_async
 from sockets import (
+    ALERT,
     DELTA,
     FINISHED,
     TIMEOUT,
@@ -87,6 +88,15 @@ async def read_comparison(socket) -> Seen:
             if seen.ids and set(seen.finished) >= set(seen.ids):
                 return seen
     raise AssertionError("the comparison never finished")  # pragma: no cover
+
+
+async def next_alert(socket) -> str:
+    """Read frames (a reply's chunks go on) until an alert; return its text."""
+    for _ in range(3000):
+        frame = await socket.receive_from(timeout=TIMEOUT)
+        if (match := ALERT.fullmatch(frame.strip())) is not None:
+            return html.unescape(match.group(1))
+    raise AssertionError("no alert came")
 
 
 async def read_redraw(socket) -> str:
@@ -366,3 +376,36 @@ def test_only_the_answer_shown_names_a_new_conversation(alice, upstream):
     shown, other = (turn.assistant_message.id for turn in started.turns)
     assert services.title_request(message_id=other) is None
     assert services.title_request(message_id=shown) is not None
+
+
+async def test_another_users_comparison_cannot_be_voted_on_or_kept(alice, bob, upstream):
+    upstream.tokens = [f"t{i} " for i in range(200)]
+    upstream.delay = 0.05
+    conversation = await create_conversation(alice)
+    socket = await connect(alice, conversation)
+    await compare(socket, "Mine", ["fake", "fake-b"], blind=True)
+    grid = await read_redraw(socket)
+    first = int(STREAMING_BODY.findall(grid)[0])
+    comparison = await comparison_of(conversation)
+
+    # Not before both answers are written.
+    await frame_to(socket, action="vote", comparison_id=str(comparison.pk), outcome="tie")
+    assert "Wait for both answers to finish" in await next_alert(socket)
+
+    # Bob, in his own conversation, names Alice's comparison: it does not exist for him.
+    bobs = await create_conversation(bob)
+    intruder = await connect(bob, bobs)
+    await frame_to(intruder, action="vote", comparison_id=str(comparison.pk), outcome="a")
+    assert await receive_alert(intruder) == "No such comparison."
+    await frame_to(
+        intruder, action="keep", comparison_id=str(comparison.pk), message_id=str(first)
+    )
+    assert await receive_alert(intruder) == "No such comparison."
+    await frame_to(intruder, action="stop_comparison", comparison_id=str(comparison.pk))
+    assert (await settled(first, timeout=0)).status == Message.Status.STREAMING
+    assert await votes() == []
+
+    await frame_to(socket, action="stop_comparison", comparison_id=str(comparison.pk))
+    assert (await settled(first)).status == Message.Status.STOPPED
+    await intruder.disconnect()
+    await socket.disconnect()
