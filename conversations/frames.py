@@ -178,8 +178,10 @@ def message_finished(
         message = selectors.message_get(conversation=conversation, message_id=message_id)
     if not hasattr(message, "alternatives"):
         selectors.alternatives_annotate(messages=[message])
-    # An answer of a comparison is drawn in its column (named A or B when blind).
-    selectors.comparison_answer_annotate(message=message)
+    # An answer of a comparison is drawn in its column (named A or B when blind);
+    # only an answer with other versions can be one (no query for the others).
+    if message.alternatives is not None:
+        selectors.comparison_answer_annotate(message=message)
     gauge = _gauge(conversation)
     new_boundary = gauge.left_out_up_to if gauge else None
     low, high = sorted((left_out_up_to or 0, new_boundary or 0))

@@ -323,13 +323,17 @@ def comparisons_annotate(*, messages: list[Message]) -> list[Message]:
     """
     for message in messages:
         message.comparison_view = None
-    question_ids = [m.pk for m in messages if m.role == Message.Role.USER]
-    if not question_ids:
+    if not messages:
         return messages
+    # The conversation's open comparisons are few: no IN list of the shown ids
+    # (a long conversation would make it thousands long).
+    shown = {m.pk for m in messages if m.role == Message.Role.USER}
     comparisons = {
         c.question_id: c
-        for c in Comparison.objects.filter(question_id__in=question_ids, kept__isnull=True)
-        .select_related("vote")
+        for c in Comparison.objects.filter(
+            conversation_id=messages[0].conversation_id, kept__isnull=True
+        ).select_related("vote")
+        if c.question_id in shown
     }
     if not comparisons:
         return messages
