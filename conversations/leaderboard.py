@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,6 +26,8 @@ from conversations.models import ComparisonVote
 
 BOOTSTRAP_ROUNDS = 200
 ITERATIONS = 200
+# Stop when no log-strength moves more than this (a millionth of an Elo point).
+TOLERANCE = 1e-8
 SCALE = 400 / math.log(10)
 MEAN_RATING = 1000.0
 # Strengths are kept above this (relative to a geometric mean of 1): a model
@@ -48,16 +50,23 @@ Game = tuple[str, str, float]  # (model a, model b, a's points: 1, 0.5 or 0)
 
 def bradley_terry(games: list[Game]) -> dict[str, float]:
     """Fit Bradley-Terry ratings (Elo scale, mean 1000) to games; ties are half wins."""
-    models = sorted({model for a, b, _ in games for model in (a, b)})
+    return _fit(Counter(games))
+
+
+def _fit(tally: Counter[Game] | dict[Game, int]) -> dict[str, float]:
+    """Bradley-Terry by Hunter's MM iteration, from how many times each game happened."""
+    models = sorted({model for a, b, _ in tally for model in (a, b)})
     if not models:
         return {}
     wins: dict[str, float] = defaultdict(float)
     pair_games: dict[tuple[str, str], float] = defaultdict(float)
-    for a, b, points in games:
-        wins[a] += points
-        wins[b] += 1 - points
-        pair_games[(a, b)] += 1
-        pair_games[(b, a)] += 1
+    for (a, b, points), count in tally.items():
+        if not count:
+            continue
+        wins[a] += points * count
+        wins[b] += (1 - points) * count
+        pair_games[(a, b)] += count
+        pair_games[(b, a)] += count
     opponents: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for (a, b), count in pair_games.items():
         opponents[a].append((b, count))
@@ -74,7 +83,7 @@ def bradley_terry(games: list[Game]) -> dict[str, float]:
         new = {model: max(value / math.exp(log_mean), FLOOR) for model, value in new.items()}
         change = max(abs(math.log(new[m]) - math.log(strength[m])) for m in models)
         strength = new
-        if change < 1e-10:
+        if change < TOLERANCE:
             break
     return {model: MEAN_RATING + SCALE * math.log(strength[model]) for model in models}
 
@@ -89,12 +98,28 @@ def _percentile(values: list[float], fraction: float) -> float:
 def bootstrap_intervals(
     games: list[Game], *, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
 ) -> dict[str, tuple[float, float]]:
-    """95% intervals of each model's rating from `rounds` resamples of the games."""
+    """95% intervals of each model's rating from `rounds` resamples of the games.
+
+    A resample of N games is N draws with replacement; only how many times each
+    kind of game (pair and outcome) comes up matters, drawn at once from the
+    multinomial distribution (a binomial per kind): the cost grows with the
+    kinds of games, not the votes.
+    """
     rng = random.Random(seed)  # the same votes give the same page
+    tally = Counter(games)
+    kinds, counts = list(tally), list(tally.values())
+    total = len(games)
     samples: dict[str, list[float]] = defaultdict(list)
     for _ in range(rounds):
-        resample = [games[rng.randrange(len(games))] for _ in games]
-        for model, rating in bradley_terry(resample).items():
+        left, left_weight, resample = total, total, {}
+        for kind, count in zip(kinds, counts, strict=True):
+            drawn = rng.binomialvariate(left, count / left_weight) if left else 0
+            resample[kind] = drawn
+            left -= drawn
+            left_weight -= count
+            if left_weight <= 0:
+                break
+        for model, rating in _fit(resample).items():
             samples[model].append(rating)
     return {
         model: (_percentile(values, 0.025), _percentile(values, 0.975))
