@@ -278,6 +278,10 @@ async def test_a_blind_vote_reveals_the_names_only_afterwards_and_only_once(alic
     )
     assert "Model A" in shown_before and "Model B" in shown_before
     assert "Fake model" not in shown_before and "Second fake model" not in shown_before
+    # Nor any cost (prices would name the models), not even the conversation's total.
+    finished_frames = [frame for frame in seen.frames if FINISHED.search(frame)]
+    assert len(finished_frames) == 2
+    assert not any("$" in frame or 'id="chat-cost"' in frame for frame in finished_frames)
     comparison = await comparison_of(conversation)
 
     # Keeping would name the model: refused before the vote.
