@@ -184,3 +184,45 @@ async def test_a_frame_over_the_servers_limit_is_refused_and_others_go_on(
     _, status, _ = await read_until_finished(socket)
     await socket.close()
     assert status == "complete"
+
+
+async def test_a_comparison_sent_on_one_worker_streams_on_another(workers, alice, upstream):
+    upstream.model_tokens = {
+        "fake-model": [f"a{i} " for i in range(60)],
+        "fake-model-b": [f"b{i} " for i in range(40)],
+    }
+    upstream.model_delays = {"fake-model": 0.02, "fake-model-b": 0.01}
+    first, second = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+
+    on_second = await open_socket(second, conversation, cookie)
+    on_first = await open_socket(first, conversation, cookie)
+    await on_first.send(json.dumps({
+        "action": "send", "message": "Both", "compare_models": ["fake", "fake-b"], "HEADERS": {},
+    }))
+    texts: dict[int, str] = {}
+    finished: set[int] = set()
+    grids = 0
+    async with asyncio.timeout(TIMEOUT):
+        async for frame in on_second:
+            grids += 'class="comparison comparison--2"' in frame
+            for match in SNAPSHOT.finditer(frame):
+                texts[int(match.group(1))] = html.unescape(match.group(2))
+            for match in DELTA.finditer(frame):
+                texts[int(match.group(1))] += html.unescape(match.group(2))
+            finished |= {int(match.group(1)) for match in FINISHED.finditer(frame)}
+            if len(finished) == 2:
+                break
+    await on_first.close()
+    await on_second.close()
+
+    saved = [await load(message_id) for message_id in sorted(finished)]
+    assert [message.model_id for message in saved] == ["fake", "fake-b"]
+    assert [message.status for message in saved] == ["complete", "complete"]
+    # The other worker drew the comparison as it started, then each answer as
+    # it ended; what it streamed in between is each answer's text, or nothing
+    # when it attached too late (as for a single reply, see the first test).
+    assert grids == 1
+    for message in saved:
+        assert texts.get(message.pk, "") in (message.content, "")

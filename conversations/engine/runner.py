@@ -88,6 +88,31 @@ async def reply_start(
     # back the reply's first chunk.
     here = None if redraw else {**event, "messages": messages}
     await conversation_publish(group, event, here=here)
+    _launch(reply, turn)
+
+
+async def replies_start(
+    *, conversation: Conversation, turns: list[services.Turn], event: dict
+) -> None:
+    """Run several replies of one turn (a comparison) at once, announced by one `event`.
+
+    Every reply is registered before the event is published, and none runs
+    before it: a view draws them all, then follows each from its first chunk.
+    """
+    group = conversation_group(conversation.public_id)
+    loop = asyncio.get_running_loop()
+    replies = []
+    for turn in turns:
+        reply = Reply(message_id=turn.assistant_message.id, group=group, loop=loop)
+        running[reply.message_id] = reply
+        replies.append(reply)
+    checkpointer_ensure()
+    await conversation_publish(group, event)
+    for reply, turn in zip(replies, turns, strict=True):
+        _launch(reply, turn)
+
+
+def _launch(reply: Reply, turn: services.Turn) -> None:
     # A fresh context: the task must not inherit the request's or the socket's
     # thread-sensitive executor, which is shut down when they end.
     reply.task = asyncio.create_task(
