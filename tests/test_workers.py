@@ -110,6 +110,41 @@ async def test_a_view_on_one_worker_sees_a_reply_written_by_another(workers, ali
     assert text in (expected, "")
 
 
+async def test_a_view_open_on_another_worker_streams_the_reply_as_it_is_written(
+    workers, alice, upstream
+):
+    """The writer joins its control group before announcing the turn: the other
+    worker's snapshot request, sent as soon as it sees the turn, is answered."""
+    upstream.tokens = [f"s{i} " for i in range(200)]
+    upstream.delay = 0.02  # four seconds: the other view sees the turn long before its end
+    first, second = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+
+    on_second = await open_socket(second, conversation, cookie)
+    on_first = await open_socket(first, conversation, cookie)
+    await on_first.send(json.dumps({"action": "send", "message": "Stream", "HEADERS": {}}))
+    text, chunks_before_the_end = "", 0
+    async with asyncio.timeout(TIMEOUT):
+        async for frame in on_second:
+            if match := SNAPSHOT.search(frame):
+                text = html.unescape(match.group(2))
+            for match in DELTA.finditer(frame):
+                text += html.unescape(match.group(2))
+                chunks_before_the_end += 1
+            if match := FINISHED.search(frame):
+                message_id, status = int(match.group(1)), match.group(2)
+                break
+    await on_first.close()
+    await on_second.close()
+
+    assert status == "complete"
+    assert (await load(message_id)).content == "".join(upstream.tokens)
+    # Streamed as it was written (not only drawn whole at the end), with no gap.
+    assert chunks_before_the_end > 1
+    assert text == "".join(upstream.tokens)
+
+
 async def test_stop_from_another_worker_and_attach_mid_reply(workers, alice, upstream):
     upstream.tokens = [f"w{i} " for i in range(300)]
     upstream.delay = 0.03
