@@ -39,6 +39,7 @@ from conversations.generation import (
     view_open,
 )
 from conversations.models import Conversation
+from conversations.rendering import StreamingMarkdown
 from conversations.tokens import encodings_preload
 
 logger = logging.getLogger("parley.consumers")
@@ -128,6 +129,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.awaiting_snapshot: dict[int, list[tuple[int, str]]] = {}
         # Chunk groups of replies running on other workers that this view follows.
         self.chunk_groups: set[str] = set()
+        # Markdown of each reply this view shows streaming, rendered as it grows.
+        self.renderers: dict[int, StreamingMarkdown] = {}
         view_open(self.group, self)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -178,11 +181,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def _show_snapshot(self, message_id: int, text: str, seq: int) -> None:
         buffered = self.awaiting_snapshot.pop(message_id, [])
         self.shown_seq[message_id] = seq
-        await self.send(text_data=frames.body_replace(message_id, text))
+        frame, self.renderers[message_id] = frames.body_replace(message_id, text)
+        await self.send(text_data=frame)
         for chunk_seq, chunk in buffered:
             if chunk_seq > self.shown_seq[message_id]:
                 self.shown_seq[message_id] = chunk_seq
-                await self.send(text_data=frames.body_append(message_id, chunk))
+                await self._show_chunk(message_id, chunk)
+
+    async def _show_chunk(self, message_id: int, text: str) -> None:
+        renderer = self.renderers.setdefault(message_id, StreamingMarkdown())
+        await self.send(text_data=frames.body_update(message_id, renderer.feed(text)))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -299,6 +307,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def turn_started(self, event: dict) -> None:
         self.shown_seq[event["assistant_message_id"]] = 0
+        self.renderers[event["assistant_message_id"]] = StreamingMarkdown()  # drawn empty
         if event.get("redraw"):
             html, ended, self.left_out_up_to = await database_call(frames.branch_drawn)(
                 conversation=self.conversation, fresh_id=event["assistant_message_id"]
@@ -340,13 +349,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if seq <= self.shown_seq.get(message_id, 0):
             return  # already part of the snapshot this view was given
         self.shown_seq[message_id] = seq
-        await self.send(text_data=frames.body_append(message_id, event["text"]))
+        await self._show_chunk(message_id, event["text"])
 
     async def generation_queued(self, event: dict) -> None:
         await self.send(text_data=frames.queued(event["message_id"], event["ahead"]))
 
     async def generation_finished(self, event: dict) -> None:
         self.shown_seq.pop(event["message_id"], None)
+        self.renderers.pop(event["message_id"], None)
         self.awaiting_snapshot.pop(event["message_id"], None)
         group = chunk_group(event["message_id"])
         if group in self.chunk_groups:

@@ -16,6 +16,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from streaming import StreamedBody, visible_text
 
 from chatsite.asgi import application
 from conversations import services
@@ -28,11 +29,6 @@ LOCAL_ORIGIN = b"http://localhost"
 # that a slow machine does not fail what only takes longer there.
 TIMEOUT = 30
 
-DELTA = re.compile(r'<span hx-swap-oob="beforeend:#msg-(\d+)-body">(.*?)</span>', re.S)
-SNAPSHOT = re.compile(
-    r'<div id="msg-(\d+)-body" class="message-body is-streaming" hx-swap-oob="true">(.*?)</div>',
-    re.S,
-)
 FINISHED = re.compile(
     r'<article id="msg-(\d+)" class="message message--assistant is-(\w+)"[^>]* hx-swap-oob="true">'
 )
@@ -92,14 +88,22 @@ class Reply:
 
     frames: list[str] = field(default_factory=list)
     message_id: int | None = None
-    snapshot: str | None = None
-    deltas: list[str] = field(default_factory=list)
+    body: StreamedBody = field(default_factory=StreamedBody)
     status: str | None = None
 
     @property
+    def snapshot(self) -> str | None:
+        """The HTML this view started from, if it joined the reply mid-way."""
+        return self.body.snapshot
+
+    @property
+    def streamed_html(self) -> str:
+        """The body a browser shows before the final frame: rendered as it streamed."""
+        return self.body.html
+
+    @property
     def streamed_text(self) -> str:
-        """The text a browser shows before the final frame: snapshot plus appended chunks."""
-        return (self.snapshot or "") + "".join(self.deltas)
+        return self.body.text
 
     @property
     def final_frame(self) -> str:
@@ -114,12 +118,9 @@ async def read_reply(socket: WebsocketCommunicator, reply: Reply | None = None) 
         reply.frames.append(frame)
         if reply.message_id is None and (stop := STOP_BUTTON_FOR.search(frame)):
             reply.message_id = int(stop.group(1))
-        if (snapshot := SNAPSHOT.fullmatch(frame.strip())) is not None:
-            reply.message_id = int(snapshot.group(1))
-            reply.snapshot = html.unescape(snapshot.group(2))
-        elif (delta := DELTA.fullmatch(frame.strip())) is not None:
-            assert reply.message_id in (None, int(delta.group(1)))
-            reply.deltas.append(html.unescape(delta.group(2)))
+        if reply.body.apply(frame):
+            assert reply.message_id in (None, reply.body.message_id)
+            reply.message_id = reply.body.message_id
         elif (finished := FINISHED.search(frame)) is not None:
             reply.message_id = int(finished.group(1))
             reply.status = finished.group(2)
@@ -135,8 +136,7 @@ async def read_until_text(socket: WebsocketCommunicator) -> Reply:
         reply.frames.append(frame)
         if (stop := STOP_BUTTON_FOR.search(frame)) is not None:
             reply.message_id = int(stop.group(1))
-        if (delta := DELTA.fullmatch(frame.strip())) is not None:
-            reply.deltas.append(html.unescape(delta.group(2)))
+        if reply.body.apply(frame):
             return reply
     raise AssertionError("no text arrived")
 
@@ -259,11 +259,14 @@ async def test_a_turn_shows_the_message_then_streams_chunks_in_order_then_markdo
     await socket.disconnect()
 
     turn_frame = next(i for i, frame in enumerate(reply.frames) if "message--user" in frame)
-    first_delta = next(i for i, frame in enumerate(reply.frames) if DELTA.fullmatch(frame.strip()))
+    first_delta = next(i for i, frame in enumerate(reply.frames) if StreamedBody().apply(frame))
     assert turn_frame < first_delta
     assert "Hi there" in reply.frames[turn_frame]
-    assert len(reply.deltas) >= 2
-    assert "".join(reply.deltas) == "Hello **<b>world</b>** & all!"
+    assert reply.body.updates >= 2
+    # Rendered as it streams, the model's HTML escaped: the same as the page shows at the end.
+    assert reply.streamed_html == (
+        "<p>Hello <strong>&lt;b&gt;world&lt;/b&gt;</strong> &amp; all!</p>\n"
+    )
     assert not any("<b>" in frame for frame in reply.frames), "model text must arrive escaped"
     assert reply.status == "complete"
     assert "<strong>&lt;b&gt;world&lt;/b&gt;</strong>" in reply.final_frame
@@ -294,13 +297,14 @@ async def test_another_tab_opened_mid_reply_gets_the_text_so_far_then_the_rest_o
 
     assert seen_by_second.message_id == started.message_id
     assert seen_by_second.snapshot, "the second tab starts with the text so far"
-    assert len(seen_by_second.snapshot) < len(full_text)
-    assert full_text.startswith(seen_by_second.snapshot)
-    assert seen_by_second.streamed_text == full_text, (
-        f"text was lost or shown twice: the snapshot ends {seen_by_second.snapshot[-20:]!r}, "
-        f"the next chunk is {seen_by_second.deltas[:1]!r}"
+    snapshot_text = visible_text(seen_by_second.snapshot)
+    assert 0 < len(snapshot_text) < len(full_text.strip())
+    assert full_text.strip().startswith(snapshot_text)
+    assert seen_by_second.streamed_text == full_text.strip(), (
+        f"text was lost or shown twice: the snapshot ends {snapshot_text[-20:]!r}"
     )
-    assert seen_by_first.streamed_text == full_text
+    assert seen_by_first.streamed_text == full_text.strip()
+    assert seen_by_second.streamed_html == seen_by_first.streamed_html
     assert seen_by_second.status == seen_by_first.status == "complete"
     assert full_text.strip() in html.unescape(seen_by_second.final_frame)
 
@@ -411,8 +415,7 @@ async def test_sending_while_a_reply_is_streaming_is_refused(alice, upstream):
         if (alert := ALERT.fullmatch(frame.strip())) is not None:
             break
         assert FINISHED.search(frame) is None, "the reply ended before the alert came"
-        if (delta := DELTA.fullmatch(frame.strip())) is not None:
-            started.deltas.append(html.unescape(delta.group(2)))
+        started.body.apply(frame)
     else:
         raise AssertionError("no alert")
     assert "Wait for the answer to finish" in html.unescape(alert.group(1))
