@@ -265,6 +265,20 @@ def markdown_render(text: str) -> str:
     )
 
 
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|li|h[1-6]|pre|blockquote|tr|td|th|br|hr|div|ul|ol|table|thead|tbody)\b[^>]*>"
+)
+_ANY_TAG = re.compile(r"<[^>]+>")
+
+
+def markdown_text(text: str) -> str:
+    """The words of some markdown as a reader sees them: no `**`, fences or tags (not HTML)."""
+    html = _md.render(text)
+    # Blocks are separated by a space; inline markup (**ze**bra) joins its words.
+    html = _ANY_TAG.sub("", _BLOCK_TAG.sub(" ", html))
+    return " ".join(unescape(html).split())
+
+
 _DARK_FORMATTER = HtmlFormatter(nowrap=True, classprefix="tok-", style="github-dark")
 # Dark colours where the page is dark: chosen, or the system's unless light was chosen.
 _DARK_SCOPES = (
