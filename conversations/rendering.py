@@ -198,8 +198,8 @@ def _render_math(self: Any, tokens: Sequence[Token], idx: int, options: Any, env
     return f'<span class="math-display">{html}</span>' if display else html
 
 
-def _starts_a_line(src: str, begin: int) -> bool:
-    return begin == 0 or src[begin - 1] == "\n"
+def _starts_a_word(src: str, begin: int) -> bool:
+    return begin == 0 or src[begin - 1] in " \t\n(\u00a0"
 
 
 def _ends_its_line(src: str, last: int) -> bool:
@@ -222,7 +222,7 @@ _BRACKET_INLINE: RuleDictType = {
     "rex": re.compile(r"^\\\[(.+?)\\\]", re.DOTALL),
     "tmpl": "",
     "tag": "\\[",
-    "pre": _starts_a_line,
+    "pre": _starts_a_word,
 }
 _BRACKET_BLOCK: RuleDictType = {
     "name": "math_block_bracket",
