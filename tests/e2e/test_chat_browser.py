@@ -327,7 +327,8 @@ class ChatInTheBrowserTests(BrowserTestCase):
         expect(page.get_by_role("heading", name="Log in to Parley")).to_be_visible()
 
         self.log_in("erin")
-        page.get_by_role("button", name="Account: erin").click()
+        page.locator(".account-menu > summary").click()
+        expect(page.locator(".account-menu .menu-note")).to_have_text("erin")
         page.get_by_role("button", name="Log out").click()
         expect(page).to_have_url(self.url("/accounts/login/"))
         expect(page.get_by_role("button", name="Log out")).to_have_count(0)
@@ -357,7 +358,7 @@ class ChatInTheBrowserTests(BrowserTestCase):
         expect(item.locator("a")).to_have_attribute("href", conversation.get_absolute_url())
 
         page.evaluate("window.notReloaded = true")
-        page.get_by_role("button", name="Conversation menu").click()
+        page.locator(".chat-menu > summary").click()
         page.get_by_role("button", name="Rename").click()
         expect(page.locator("#rename-dialog")).to_be_visible()
         page.fill("#rename-title", "Picnic plans")
@@ -370,7 +371,7 @@ class ChatInTheBrowserTests(BrowserTestCase):
         conversation.refresh_from_db()
         assert conversation.title == "Picnic plans"
 
-        page.get_by_role("button", name="Conversation menu").click()
+        page.locator(".chat-menu > summary").click()
         page.locator(".chat-menu").get_by_role("link", name="Delete").click()
         expect(page).to_have_url(self.url(f"/c/{conversation.public_id}/delete/"))
         expect(page.get_by_role("heading", name="Delete this conversation?")).to_be_visible()

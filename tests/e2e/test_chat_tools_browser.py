@@ -81,7 +81,7 @@ class ChatToolsInTheBrowserTests(BrowserTestCase):
         self.start_chat("Share me")
         self.wait_until_answered(1)
 
-        page.get_by_role("button", name="Conversation menu").click()
+        page.locator(".chat-menu > summary").click()
         page.get_by_role("button", name="Share").click()
         expect(page.locator("#share-dialog")).to_be_visible()
         page.get_by_role("button", name="Create a read-only link").click()

@@ -41,7 +41,7 @@ class SidebarInTheBrowserTests(BrowserTestCase):
         # Pin from the conversation's header: the sidebar shows it under "Pinned".
         page.goto(favourite.get_absolute_url())
         page.evaluate("window.notReloaded = true")
-        page.get_by_role("button", name="Conversation menu").click()
+        page.locator(".chat-menu > summary").click()
         page.locator("#chat-organize").get_by_role("button", name="Pin").click()
         expect(page.locator("#chat-organize").get_by_role("button", name="Unpin")).to_be_visible()
         first_group = page.locator(".conversation-list > li").nth(0)
