@@ -31,6 +31,9 @@ pytestmark = [
 ]
 
 SIZES = [(375, 740), (768, 1024), (1366, 800)]
+# Also checked (in the light theme, not saved as pictures): the narrowest and
+# widest phones, since nothing may scroll sideways anywhere from 320 to 430 px.
+PHONE_EDGES = [(320, 640), (430, 900)]
 THEMES = ["light", "dark"]
 LANGUAGES = ["en", "ko"]
 SCREENSHOTS = os.environ.get("PARLEY_SCREENSHOTS", "")
@@ -244,15 +247,44 @@ class PagesAtEverySizeTests(BrowserTestCase):
         self.addCleanup(context.close)
         return context.new_page()
 
-    def walk(self, paths, language: str, theme: str, shots: Path | None, problems) -> None:
-        anonymous = self.new_page(language, theme)
+    def signed_in(self, language: str, theme: str) -> Page:
         page = self.new_page(language, theme)
         page.goto("/accounts/login/")
         page.fill("#id_username", "mina")
         page.fill("#id_password", PASSWORD)
         page.locator(".auth-form button[type=submit]").click()
         expect(page).to_have_url(self.url("/"))
-        for width, height in SIZES:
+        return page
+
+    def test_jump_to_latest_sits_under_the_messages_never_over_them(self) -> None:
+        paths = self.seed()
+        page = self.signed_in("en", "light")
+        page.set_viewport_size({"width": 375, "height": 740})
+        page.goto(paths["tour"])
+        jump = page.locator("#jump-latest")
+        expect(jump).to_be_hidden()
+
+        page.locator("#messages").evaluate("messages => messages.scrollTo(0, 0)")
+        expect(jump).to_be_visible()
+        over_text = page.evaluate(
+            """() => {
+              const jump = document.getElementById("jump-latest").getBoundingClientRect();
+              const messages = document.getElementById("messages").getBoundingClientRect();
+              return jump.top < messages.bottom && jump.bottom > messages.top;
+            }"""
+        )
+        assert not over_text
+        jump.click()
+        expect(jump).to_be_hidden()
+        assert page.evaluate(
+            "(m => m.scrollHeight - m.scrollTop - m.clientHeight < 2)"
+            "(document.getElementById('messages'))"
+        )
+
+    def walk(self, paths, language: str, theme: str, shots: Path | None, problems) -> None:
+        anonymous = self.new_page(language, theme)
+        page = self.signed_in(language, theme)
+        for width, height in SIZES + (PHONE_EDGES if theme == "light" else []):
             for name, path, action, signed_in in self.pages(paths):
                 where = page if signed_in else anonymous
                 where.set_viewport_size({"width": width, "height": height})
@@ -262,7 +294,7 @@ class PagesAtEverySizeTests(BrowserTestCase):
                     action(where)
                 label = f"{name} at {width} px, {theme}, {language}"
                 self.check(where, name, label, width, problems)
-                if shots:
+                if shots and (width, height) in SIZES:
                     where.screenshot(
                         path=str(shots / f"{name}-{width}-{theme}-{language}.png"),
                         full_page=True,  # a conversation is one screen; other pages scroll
