@@ -178,3 +178,26 @@ def test_the_search_page_keeps_the_sidebar(alice):
 
     assert 'id="sidebar"' in page and 'id="conversation-list"' in page
     assert 'class="search-hit"' in page
+
+
+def test_a_reply_still_being_written_is_drawn_rendered_on_a_page_load(alice):
+    conversation = chat(alice, "Streaming", "Hello")
+    reply = add_message(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        content="**Done** block.\n\nThe open `tail\nstill open",
+        status=Message.Status.STREAMING,
+        model_id="fake",
+    )
+
+    page = client_for(alice).get(conversation.get_absolute_url()).content.decode()
+
+    assert (
+        f'<div id="msg-{reply.pk}-done" class="stream-done"><p><strong>Done</strong> block.</p>\n'
+        in page
+    )
+    assert (
+        f'<div id="msg-{reply.pk}-tail" class="stream-tail"><p>The open `tail\nstill open'
+        f'<span id="msg-{reply.pk}-end" class="stream-end"></span></p>'
+    ) in page
+    assert "**" not in page
