@@ -80,3 +80,23 @@ class StreamedBody:
     @property
     def text(self) -> str:
         return visible_text(self.html)
+
+
+STREAMED_MESSAGE = re.compile(r"msg-(\d+)-(?:body|done|tail|end)\b")
+
+
+class StreamedBodies(dict[int, StreamedBody]):
+    """Several messages streaming in one view (a comparison), by message id."""
+
+    def apply(self, frame: str) -> int | None:
+        """Apply a streaming frame to its message; return that message's id, or None."""
+        found = STREAMED_MESSAGE.search(frame[:200])
+        if found is None:
+            return None
+        message_id = int(found.group(1))
+        body = self.setdefault(message_id, StreamedBody())
+        return message_id if body.apply(frame) else None
+
+    def updates_except(self, message_id: int) -> int:
+        """How many updates the other messages got."""
+        return sum(body.updates for other, body in self.items() if other != message_id)

@@ -11,7 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 from servers import Worker, redis_reachable
-from streaming import StreamedBody, visible_text
+from streaming import StreamedBodies, StreamedBody, visible_text
 from websockets.asyncio.client import connect as ws_connect
 
 from conversations import services
@@ -104,6 +104,37 @@ async def test_a_view_on_one_worker_sees_a_reply_written_by_another(workers, ali
     assert text in (visible_text(expected), "")
 
 
+async def test_a_view_open_on_another_worker_streams_the_reply_as_it_is_written(
+    workers, alice, upstream
+):
+    """The writer joins its control group before announcing the turn: the other
+    worker's snapshot request, sent as soon as it sees the turn, is answered."""
+    upstream.tokens = [f"s{i} " for i in range(200)]
+    upstream.delay = 0.02  # four seconds: the other view sees the turn long before its end
+    first, second = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+
+    on_second = await open_socket(second, conversation, cookie)
+    on_first = await open_socket(first, conversation, cookie)
+    await on_first.send(json.dumps({"action": "send", "message": "Stream", "HEADERS": {}}))
+    body = StreamedBody()
+    async with asyncio.timeout(TIMEOUT):
+        async for frame in on_second:
+            body.apply(frame)
+            if match := FINISHED.search(frame):
+                message_id, status = int(match.group(1)), match.group(2)
+                break
+    await on_first.close()
+    await on_second.close()
+
+    assert status == "complete"
+    assert (await load(message_id)).content == "".join(upstream.tokens)
+    # Streamed as it was written (not only drawn whole at the end), with no gap.
+    assert body.updates > 1
+    assert body.text == visible_text("".join(upstream.tokens))
+
+
 async def test_stop_from_another_worker_and_attach_mid_reply(workers, alice, upstream):
     upstream.tokens = [f"w{i} " for i in range(300)]
     upstream.delay = 0.03
@@ -178,3 +209,43 @@ async def test_a_frame_over_the_servers_limit_is_refused_and_others_go_on(
     _, status, _ = await read_until_finished(socket)
     await socket.close()
     assert status == "complete"
+
+
+async def test_a_comparison_sent_on_one_worker_streams_on_another(workers, alice, upstream):
+    upstream.model_tokens = {
+        "fake-model": [f"a{i} " for i in range(60)],
+        "fake-model-b": [f"b{i} " for i in range(40)],
+    }
+    upstream.model_delays = {"fake-model": 0.02, "fake-model-b": 0.01}
+    first, second = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+
+    on_second = await open_socket(second, conversation, cookie)
+    on_first = await open_socket(first, conversation, cookie)
+    await on_first.send(json.dumps({
+        "action": "send", "message": "Both", "compare_models": ["fake", "fake-b"], "HEADERS": {},
+    }))
+    bodies = StreamedBodies()
+    finished: set[int] = set()
+    grids = 0
+    async with asyncio.timeout(TIMEOUT):
+        async for frame in on_second:
+            grids += 'class="comparison comparison--2"' in frame
+            bodies.apply(frame)
+            finished |= {int(match.group(1)) for match in FINISHED.finditer(frame)}
+            if len(finished) == 2:
+                break
+    await on_first.close()
+    await on_second.close()
+
+    saved = [await load(message_id) for message_id in sorted(finished)]
+    assert [message.model_id for message in saved] == ["fake", "fake-b"]
+    assert [message.status for message in saved] == ["complete", "complete"]
+    # The other worker drew the comparison as it started, then each answer as
+    # it ended; what it streamed in between is each answer's text, or nothing
+    # when it attached too late (as for a single reply, see the first test).
+    assert grids == 1
+    for message in saved:
+        shown = bodies[message.pk].text if message.pk in bodies else ""
+        assert shown in (visible_text(message.content), "")
