@@ -55,7 +55,8 @@
   }, true);
   function follow() {
     var el = messages();
-    if (el && stickToBottom) el.scrollTop = el.scrollHeight;
+    // A new chat's welcome is read from its top; a conversation from its end.
+    if (el && stickToBottom && el.querySelector("article")) el.scrollTop = el.scrollHeight;
   }
   document.addEventListener("click", function (event) {
     if (event.target.id === "jump-latest") {
