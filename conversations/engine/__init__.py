@@ -21,6 +21,7 @@ from conversations.engine.turns import (
     reply_stop,
     reply_to_edit,
     reply_to_question,
+    reply_to_turn,
     version_show,
 )
 from conversations.engine.watch import (
@@ -63,5 +64,6 @@ __all__ = [
     "reply_to_comparison",
     "reply_to_edit",
     "reply_to_question",
+    "reply_to_turn",
     "version_show",
 ]
