@@ -6,7 +6,7 @@ PY := .venv/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run serve test install install-test messages lint bench clean
+.PHONY: run serve test install install-test messages lint bench clean screenshots
 
 install:
 	@scripts/install
@@ -43,6 +43,13 @@ test: install-test messages
 		echo "==> PostgreSQL or Redis not reachable here: skipped the second pass (CI starts them)"; \
 	fi
 	@$(PY) -m ruff check .
+
+# Every page at 375, 768 and 1366 px, light and dark, English and Korean, as PNG
+# files in screenshots/ (git-ignored) to look at; the same walk is a browser test.
+screenshots: install-test messages
+	@rm -rf screenshots && mkdir -p screenshots
+	@PARLEY_SCREENSHOTS=$(CURDIR)/screenshots $(PY) -m pytest tests/e2e/test_pages_browser.py -q
+	@echo "==> $$(ls screenshots | wc -l) screenshots in screenshots/"
 
 lint: install-test
 	@$(PY) -m ruff check .

@@ -25,6 +25,7 @@ from conversations.backends import UnknownModelError
 from conversations.backends.registry import models_encodings
 from conversations.context import PromptTooLongError
 from conversations.database import database_call
+from conversations.rendering import StreamingMarkdown
 from conversations.tokens import encodings_preload
 
 logger = logging.getLogger("parley.consumers")
@@ -108,6 +109,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         encodings_preload(models_encodings())
         self.group = engine.conversation_group(self.conversation.public_id)
+        # Markdown of each reply this view shows streaming, rendered as it grows.
+        self.renderers: dict[int, StreamingMarkdown] = {}
         self.watch = engine.ConversationWatch(
             conversation=self.conversation,
             layer=self.channel_layer,
@@ -302,14 +305,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         """Draw one event of the conversation as an HTML frame."""
         match event:
             case engine.ReplyText(message_id=message_id, text=text, replace=True):
-                await self.send(text_data=frames.body_replace(message_id, text))
+                frame, self.renderers[message_id] = frames.body_replace(message_id, text)
+                await self.send(text_data=frame)
             case engine.ReplyText(message_id=message_id, text=text):
-                await self.send(text_data=frames.body_append(message_id, text))
+                renderer = self.renderers.setdefault(message_id, StreamingMarkdown())
+                await self.send(text_data=frames.body_update(message_id, renderer.feed(text)))
             case engine.TurnStarted():
                 await self._turn_started(event)
             case engine.ReplyQueued(message_id=message_id, ahead=ahead):
                 await self.send(text_data=frames.queued(message_id, ahead))
             case engine.ReplyEnded(message_id=message_id, message=message):
+                self.renderers.pop(message_id, None)
                 html, self.left_out_up_to = await database_call(frames.message_finished)(
                     conversation=self.conversation,
                     message_id=message_id,
@@ -335,6 +341,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 await self.send(text_data=html)
 
     async def _turn_started(self, event: engine.TurnStarted) -> None:
+        # The new reply is drawn empty: its text is rendered from the first chunk.
+        self.renderers[event.assistant_message_id] = StreamingMarkdown()
         if event.redraw:
             html, ended, self.left_out_up_to = await database_call(frames.branch_drawn)(
                 conversation=self.conversation, fresh_id=event.assistant_message_id

@@ -6,14 +6,18 @@ message looks the same whether it arrived by HTTP or by websocket.
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 
 from conversations import selectors
 from conversations.context import conversation_gauge
 from conversations.models import Conversation, Message
+from conversations.rendering import StreamingMarkdown, StreamUpdate
 
 PAGE = "conversations/conversation.html"
 
@@ -36,20 +40,70 @@ def composer_reset(conversation: Conversation) -> str:
     return render_to_string(f"{PAGE}#composer-input", context)
 
 
-def body_replace(message_id: int, text: str) -> str:
-    """Replace a streaming message's text with everything written so far."""
+def _tail(message_id: int, html: str, *, raw: str = "", oob: bool = False) -> str:
+    """The open tail of a streaming message, with a place at its end for plain text."""
+    # Text that comes before the tail is rendered again goes into this span,
+    # inside the tail's last element (the open paragraph or code block).
+    split = _TRAILING_CLOSERS.search(html)
+    marker = format_html('<span id="msg-{}-end" class="stream-end">{}</span>', message_id, raw)
+    html = html[: split.start()] + marker + html[split.start() :]
     return format_html(
-        '<div id="msg-{}-body" class="message-body is-streaming" hx-swap-oob="true">{}</div>',
+        '<div id="msg-{}-tail" class="stream-tail"{}>{}</div>',
         message_id,
-        text,
+        mark_safe(' hx-swap-oob="true"') if oob else "",
+        mark_safe(html),  # noqa: S308 - sanitised by markdown_render, the marker is ours
     )
 
 
-def body_append(message_id: int, text: str) -> str:
-    """Append escaped text to a streaming message."""
+_TRAILING_CLOSERS = re.compile(r"\n?(?:\s*</[a-z0-9]+>)*\s*$")
+
+
+def streaming_body(message_id: int, renderer: StreamingMarkdown) -> str:
+    """The inside of a streaming message's body: the done blocks, then the open tail."""
     return format_html(
-        '<span hx-swap-oob="beforeend:#msg-{}-body">{}</span>', message_id, escape(text)
+        '<div id="msg-{}-done" class="stream-done">{}</div>{}',
+        message_id,
+        mark_safe(renderer.done_html),  # noqa: S308 - sanitised by markdown_render
+        _tail(message_id, renderer.tail_html, raw=renderer.raw),
     )
+
+
+def body_replace(message_id: int, text: str) -> tuple[str, StreamingMarkdown]:
+    """Replace a streaming message's body with everything written so far, rendered.
+
+    Returns the frame and the renderer that the message's next chunks are fed to.
+    """
+    renderer = StreamingMarkdown()
+    renderer.feed(text)
+    frame = format_html(
+        '<div id="msg-{}-body" class="message-body markdown is-streaming" hx-swap-oob="true">'
+        "{}</div>",
+        message_id,
+        mark_safe(streaming_body(message_id, renderer)),  # noqa: S308 - built above
+    )
+    return frame, renderer
+
+
+def body_update(message_id: int, update: StreamUpdate) -> str:
+    """Add what a new chunk changed: blocks it completed, then the tail (or its text)."""
+    parts = []
+    if update.done:
+        parts.append(
+            format_html(
+                '<div hx-swap-oob="beforeend:#msg-{}-done">{}</div>',
+                message_id,
+                mark_safe(update.done),  # noqa: S308 - sanitised by markdown_render
+            )
+        )
+    if update.tail is not None:
+        parts.append(_tail(message_id, update.tail, oob=True))
+    elif update.raw:
+        parts.append(
+            format_html(
+                '<span hx-swap-oob="beforeend:#msg-{}-end">{}</span>', message_id, update.raw
+            )
+        )
+    return "".join(parts)
 
 
 def queued(message_id: int, ahead: int) -> str:

@@ -22,6 +22,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from conversations.models import Conversation, Message
+from conversations.rendering import markdown_text
 
 PAGE_SIZE = 20
 QUERY_MAX_CHARS = 200
@@ -154,8 +155,18 @@ class SearchResults(Sequence[SearchHit]):
             conversation=message.conversation,
             message=message,
             title=text_highlight(text=str(message.conversation), terms=self.terms),
-            snippet=text_highlight(text=message.content, terms=self.terms, limit=SNIPPET_CHARS),
+            snippet=text_highlight(
+                text=_shown_text(message), terms=self.terms, limit=SNIPPET_CHARS
+            ),
         )
+
+
+def _shown_text(message: Message) -> str:
+    # An answer is shown rendered, so its snippet is its words without markdown's
+    # marks (`**zebra**` reads "zebra"); a question is shown as typed.
+    if message.role == Message.Role.ASSISTANT:
+        return markdown_text(message.content)
+    return message.content
 
 
 def conversation_search(*, user: AbstractBaseUser, query: str) -> SearchResults:

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -28,7 +28,17 @@ from conversations.database import database_call
 from conversations.frames import PAGE
 from conversations.models import ComparisonVote
 
+SEARCH_PAGE = "conversations/search.html"
 ARCHIVED_PAGE_SIZE = 50
+# Hits shown in the sidebar as you type; the full results page has the rest.
+SIDEBAR_SEARCH_HITS = 8
+# Shown on an empty new chat, in the reader's language: one click puts one in the composer.
+EXAMPLE_PROMPTS = (
+    gettext_lazy("Explain how a hash table works, with a short Python example"),
+    gettext_lazy("Write a polite email asking to move Tuesday's meeting to Friday"),
+    gettext_lazy("Plan a relaxed two-day trip to Busan"),
+    gettext_lazy("What is the difference between a list and a tuple in Python?"),
+)
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -52,6 +62,7 @@ def _page_context(user, conversation=None, **extra) -> dict:
         "models": catalog.usable(),
         "default_model": catalog.default(),
         "presets": catalog.presets,
+        "example_prompts": EXAMPLE_PROMPTS if conversation is None else (),
         # Compare is offered with two usable models or more; else the page says why.
         "compare_models": services.compare_models_available(),
         "compare_unusable": [
@@ -70,9 +81,13 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, PAGE, _page_context(request.user, chat_messages=[]))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 async def conversation_create(request: HtmxHttpRequest) -> HttpResponse:
     """Start a conversation with its first message and go to it while it streams."""
+    if request.method == "GET":
+        # A refused first message is shown at this URL; a language or theme
+        # switch from there comes back here by GET: that is the new chat page.
+        return redirect("conversations:home")
     user = await request.auser()
     content = request.POST.get("message", "")
     model_id = request.POST.get("model") or None
@@ -453,14 +468,22 @@ def conversations_import(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def conversation_search(request: HtmxHttpRequest) -> HttpResponse:
-    """Search the user's conversations (titles and message text)."""
+    """Search the user's conversations (titles and message text).
+
+    From the sidebar's box (htmx) the first hits replace the box's results as
+    the reader types; without htmx it is a page of all the results, sidebar kept.
+    """
     query = request.GET.get("q", "").strip()
     results = None
     if query:
         hits = search.conversation_search(user=request.user, query=query)
         results = Paginator(hits, search.PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"search_query": query, "results": results}
-    return render(request, "conversations/search.html", context)
+    if request.htmx:
+        hits = list(results.paginator.object_list[:SIDEBAR_SEARCH_HITS]) if results else []
+        context = {"search_query": query, "results": results, "hits": hits}
+        return render(request, f"{SEARCH_PAGE}#sidebar-results", context)
+    context = _page_context(request.user, search_query=query, results=results)
+    return render(request, SEARCH_PAGE, context)
 
 
 @require_GET

@@ -15,9 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+from channels.db import database_sync_to_async
 from django.db import connection
+from django.test import Client
 
 from chatsite.serve import daphne_connect_timeout
+from conversations.models import Message
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("PARLEY_TEST_WORKERS_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -138,3 +141,16 @@ class Worker:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.log.close()
+
+
+@database_sync_to_async
+def cookie_for(user) -> str:
+    """The session cookie of `user`, logged in, for a socket to a live server."""
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+@database_sync_to_async
+def message_load(message_id: int) -> Message:
+    return Message.objects.get(pk=message_id)

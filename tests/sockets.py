@@ -15,6 +15,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from streaming import StreamedBody
 
 from chatsite.asgi import application
 from conversations import services
@@ -25,11 +26,6 @@ LOCAL_ORIGIN = b"http://localhost"
 # that a slow machine does not fail what only takes longer there.
 TIMEOUT = 30
 
-DELTA = re.compile(r'<span hx-swap-oob="beforeend:#msg-(\d+)-body">(.*?)</span>', re.S)
-SNAPSHOT = re.compile(
-    r'<div id="msg-(\d+)-body" class="message-body is-streaming" hx-swap-oob="true">(.*?)</div>',
-    re.S,
-)
 FINISHED = re.compile(
     r'<article id="msg-(\d+)" class="message message--assistant is-(\w+)"[^>]* hx-swap-oob="true">'
 )
@@ -86,14 +82,22 @@ class Reply:
 
     frames: list[str] = field(default_factory=list)
     message_id: int | None = None
-    snapshot: str | None = None
-    deltas: list[str] = field(default_factory=list)
+    body: StreamedBody = field(default_factory=StreamedBody)
     status: str | None = None
 
     @property
+    def snapshot(self) -> str | None:
+        """The HTML this view started from, if it joined the reply mid-way."""
+        return self.body.snapshot
+
+    @property
+    def streamed_html(self) -> str:
+        """The body a browser shows before the final frame: rendered as it streamed."""
+        return self.body.html
+
+    @property
     def streamed_text(self) -> str:
-        """The text a browser shows before the final frame: snapshot plus appended chunks."""
-        return (self.snapshot or "") + "".join(self.deltas)
+        return self.body.text
 
     @property
     def final_frame(self) -> str:
@@ -108,12 +112,9 @@ async def read_reply(socket: WebsocketCommunicator, reply: Reply | None = None) 
         reply.frames.append(frame)
         if reply.message_id is None and (stop := STOP_BUTTON_FOR.search(frame)):
             reply.message_id = int(stop.group(1))
-        if (snapshot := SNAPSHOT.fullmatch(frame.strip())) is not None:
-            reply.message_id = int(snapshot.group(1))
-            reply.snapshot = html.unescape(snapshot.group(2))
-        elif (delta := DELTA.fullmatch(frame.strip())) is not None:
-            assert reply.message_id in (None, int(delta.group(1)))
-            reply.deltas.append(html.unescape(delta.group(2)))
+        if reply.body.apply(frame):
+            assert reply.message_id in (None, reply.body.message_id)
+            reply.message_id = reply.body.message_id
         elif (finished := FINISHED.search(frame)) is not None:
             reply.message_id = int(finished.group(1))
             reply.status = finished.group(2)
@@ -129,8 +130,7 @@ async def read_until_text(socket: WebsocketCommunicator) -> Reply:
         reply.frames.append(frame)
         if (stop := STOP_BUTTON_FOR.search(frame)) is not None:
             reply.message_id = int(stop.group(1))
-        if (delta := DELTA.fullmatch(frame.strip())) is not None:
-            reply.deltas.append(html.unescape(delta.group(2)))
+        if reply.body.apply(frame):
             return reply
     raise AssertionError("no text arrived")
 

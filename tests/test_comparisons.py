@@ -17,7 +17,6 @@ import pytest
 from channels.db import database_sync_to_async
 from sockets import (
     ALERT,
-    DELTA,
     FINISHED,
     TIMEOUT,
     connect,
@@ -28,6 +27,7 @@ from sockets import (
     send_message,
     settled,
 )
+from streaming import StreamedBodies, visible_text
 
 from conversations import engine, selectors, services
 from conversations.models import Comparison, ComparisonVote, Message, UsageRecord
@@ -35,7 +35,7 @@ from conversations.models import Comparison, ComparisonVote, Message, UsageRecor
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MESSAGES_FRAME = '<div id="messages" class="messages" aria-live="polite" hx-swap-oob="true">'
-STREAMING_BODY = re.compile(r'id="msg-(\d+)-body" class="message-body is-streaming"')
+STREAMING_BODY = re.compile(r'id="msg-(\d+)-body" class="message-body markdown is-streaming"')
 ANSWER = re.compile(r'<article id="msg-(\d+)" class="message message--assistant')
 
 
@@ -47,7 +47,7 @@ class Seen:
     grid: str = ""
     ids: list[int] = field(default_factory=list)
     streaming: list[int] = field(default_factory=list)
-    deltas: dict[int, list[str]] = field(default_factory=dict)
+    bodies: StreamedBodies = field(default_factory=StreamedBodies)
     finished: list[int] = field(default_factory=list)
     # Per reply: how many chunks of the others had come before its end.
     others_before_end: dict[int, int] = field(default_factory=dict)
@@ -76,15 +76,12 @@ async def read_comparison(socket) -> Seen:
             # A reply that ended before the grid was drawn is drawn whole.
             seen.ids = [int(found) for found in ANSWER.findall(frame)]
             seen.streaming = [int(found) for found in STREAMING_BODY.findall(frame)]
-            seen.deltas = {message_id: [] for message_id in seen.ids}
-        elif (delta := DELTA.fullmatch(frame.strip())) is not None:
-            seen.deltas[int(delta.group(1))].append(html.unescape(delta.group(2)))
+        elif seen.bodies.apply(frame) is not None:
+            pass
         elif (finished := FINISHED.search(frame)) is not None:
             message_id = int(finished.group(1))
             seen.finished.append(message_id)
-            seen.others_before_end[message_id] = sum(
-                len(chunks) for other, chunks in seen.deltas.items() if other != message_id
-            )
+            seen.others_before_end[message_id] = seen.bodies.updates_except(message_id)
             if seen.ids and set(seen.finished) >= set(seen.ids):
                 return seen
     raise AssertionError("the comparison never finished")  # pragma: no cover
@@ -163,8 +160,8 @@ async def test_two_models_stream_at_once_through_the_socket(alice, upstream):
     # B, started second, ended first, while A was still writing: they ran at once.
     assert seen.finished == [second, first]
     assert seen.others_before_end[second] < seen.others_before_end[first]
-    assert "".join(seen.deltas[first]) == "".join(f"a{i} " for i in range(12))
-    assert "".join(seen.deltas[second]) == "".join(f"b{i} " for i in range(8))
+    assert seen.bodies[first].text == visible_text("".join(f"a{i} " for i in range(12)))
+    assert seen.bodies[second].text == visible_text("".join(f"b{i} " for i in range(8)))
     # One request per model, to its own upstream name.
     assert sorted(r["json"]["model"] for r in upstream.chat_requests()) == [
         "fake-model",

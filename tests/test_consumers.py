@@ -13,7 +13,6 @@ import html
 import pytest
 from sockets import (
     ALERT,
-    DELTA,
     FINISHED,
     STOP_BUTTON_FOR,
     TIMEOUT,
@@ -30,6 +29,7 @@ from sockets import (
     socket_for,
     user_message_contents,
 )
+from streaming import StreamedBody, visible_text
 
 from conversations.models import Message
 
@@ -99,11 +99,14 @@ async def test_a_turn_shows_the_message_then_streams_chunks_in_order_then_markdo
     await socket.disconnect()
 
     turn_frame = next(i for i, frame in enumerate(reply.frames) if "message--user" in frame)
-    first_delta = next(i for i, frame in enumerate(reply.frames) if DELTA.fullmatch(frame.strip()))
+    first_delta = next(i for i, frame in enumerate(reply.frames) if StreamedBody().apply(frame))
     assert turn_frame < first_delta
     assert "Hi there" in reply.frames[turn_frame]
-    assert len(reply.deltas) >= 2
-    assert "".join(reply.deltas) == "Hello **<b>world</b>** & all!"
+    assert reply.body.updates >= 2
+    # Rendered as it streams, the model's HTML escaped: the same as the page shows at the end.
+    assert reply.streamed_html == (
+        "<p>Hello <strong>&lt;b&gt;world&lt;/b&gt;</strong> &amp; all!</p>\n"
+    )
     assert not any("<b>" in frame for frame in reply.frames), "model text must arrive escaped"
     assert reply.status == "complete"
     assert "<strong>&lt;b&gt;world&lt;/b&gt;</strong>" in reply.final_frame
@@ -134,13 +137,14 @@ async def test_another_tab_opened_mid_reply_gets_the_text_so_far_then_the_rest_o
 
     assert seen_by_second.message_id == started.message_id
     assert seen_by_second.snapshot, "the second tab starts with the text so far"
-    assert len(seen_by_second.snapshot) < len(full_text)
-    assert full_text.startswith(seen_by_second.snapshot)
-    assert seen_by_second.streamed_text == full_text, (
-        f"text was lost or shown twice: the snapshot ends {seen_by_second.snapshot[-20:]!r}, "
-        f"the next chunk is {seen_by_second.deltas[:1]!r}"
+    snapshot_text = visible_text(seen_by_second.snapshot)
+    assert 0 < len(snapshot_text) < len(full_text.strip())
+    assert full_text.strip().startswith(snapshot_text)
+    assert seen_by_second.streamed_text == full_text.strip(), (
+        f"text was lost or shown twice: the snapshot ends {snapshot_text[-20:]!r}"
     )
-    assert seen_by_first.streamed_text == full_text
+    assert seen_by_first.streamed_text == full_text.strip()
+    assert seen_by_second.streamed_html == seen_by_first.streamed_html
     assert seen_by_second.status == seen_by_first.status == "complete"
     assert full_text.strip() in html.unescape(seen_by_second.final_frame)
 
@@ -251,8 +255,7 @@ async def test_sending_while_a_reply_is_streaming_is_refused(alice, upstream):
         if (alert := ALERT.fullmatch(frame.strip())) is not None:
             break
         assert FINISHED.search(frame) is None, "the reply ended before the alert came"
-        if (delta := DELTA.fullmatch(frame.strip())) is not None:
-            started.deltas.append(html.unescape(delta.group(2)))
+        started.body.apply(frame)
     else:
         raise AssertionError("no alert")
     assert "Wait for the answer to finish" in html.unescape(alert.group(1))

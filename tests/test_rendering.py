@@ -270,8 +270,17 @@ def test_brackets_and_parentheses_are_math_too():
     assert_inert(html)
 
 
-def test_escaped_brackets_inside_a_line_stay_markdown_escapes():
-    assert markdown_render("a\\[0\\] and \\[1\\]") == "<p>a[0] and [1]</p>\n"
+def test_escaped_brackets_glued_to_a_word_stay_markdown_escapes():
+    assert markdown_render("a\\[0\\] and b\\[1\\]") == "<p>a[0] and b[1]</p>\n"
+
+
+def test_brackets_inside_a_sentence_are_display_math():
+    html = markdown_render("The area is \\[A = \\pi r^2\\] for a circle (\\[d = 2r\\]).")
+
+    assert [attrs["display"] for attrs in math_elements(html)] == ["block", "block"]
+    assert "\\[" not in html and "for a circle" in html
+    assert html.startswith("<p>The area is <span class=\"math-display\">")
+    assert_inert(html)
 
 
 def test_a_display_block_never_swallows_the_rest_of_its_line():

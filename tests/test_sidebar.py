@@ -141,7 +141,7 @@ def test_pin_with_htmx_swaps_the_header_controls_and_the_sidebar(alice, alice_cl
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.lstrip().startswith('<span id="chat-organize"')
+    assert html.lstrip().startswith('<div id="chat-organize"')
     assert ">Unpin</button>" in html
     assert '<ul id="conversation-list" class="conversation-list" hx-swap-oob="true">' in html
     assert entries(sidebar_list(html)) == [("h", "Pinned"), ("c", str(conversation.public_id))]

@@ -111,8 +111,9 @@ def test_home_shows_the_composer_with_the_usable_models(alice_client):
     assert 'id="composer"' in html
     assert f'action="{CREATE}"' in html
     assert 'name="message"' in html
-    assert '<option value="fake" selected>Fake model</option>' in html
-    assert 'value="tiny"' in html
+    # The usable models, the default chosen, as choices for the composer's form.
+    assert '<input type="radio" name="model" value="fake" form="composer" checked>' in html
+    assert '<input type="radio" name="model" value="tiny" form="composer">' in html
     assert 'value="keyed"' not in html  # its key variable is not set
     assert "No conversations yet." in html
 
@@ -181,8 +182,12 @@ def test_a_model_without_its_key_is_refused(alice_client, monkeypatch):
     assert "PARLEY_TEST_UNSET_KEY is not set" in response.content.decode()
 
 
-def test_creating_needs_a_post(alice_client):
-    assert alice_client.get(CREATE).status_code == 405
+def test_the_create_url_by_get_is_the_new_chat_page(alice_client):
+    # A refused first message is shown at this URL; a language or theme switch
+    # from there comes back to it by GET, which must not be a 405.
+    response = alice_client.get(CREATE)
+    assert response.status_code == 302
+    assert response["Location"] == HOME
 
 
 # --- a conversation page -------------------------------------------------------------

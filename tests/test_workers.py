@@ -4,14 +4,12 @@ SIGTERM keeps what was written."""
 from __future__ import annotations
 
 import asyncio
-import html
 import json
-import re
 
 import pytest
 from channels.db import database_sync_to_async
-from django.test import Client
-from servers import Worker, redis_reachable
+from servers import Worker, cookie_for, message_load, redis_reachable
+from streaming import FINISHED, StreamedBodies, StreamedBody, visible_text
 from websockets.asyncio.client import connect as ws_connect
 
 from conversations import services
@@ -23,16 +21,6 @@ pytestmark = [
     pytest.mark.timeout(180),
 ]
 TIMEOUT = 40
-DELTA = re.compile(r'<span hx-swap-oob="beforeend:#msg-(\d+)-body">(.*?)</span>', re.S)
-SNAPSHOT = re.compile(
-    r'<div id="msg-(\d+)-body" class="message-body is-streaming"[^>]*>(.*?)</div>', re.S
-)
-FINISHED = re.compile(
-    r'<article id="msg-(\d+)" class="message message--assistant '
-    r"is-(complete|stopped|error|interrupted)"
-)
-
-
 @pytest.fixture
 def workers(catalog_file):
     pair = [Worker(models_file=str(catalog_file)) for _ in range(2)]
@@ -43,18 +31,6 @@ def workers(catalog_file):
     finally:
         for worker in pair:
             worker.stop()
-
-
-@database_sync_to_async
-def cookie_for(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
-
-
-@database_sync_to_async
-def load(message_id: int) -> Message:
-    return Message.objects.get(pk=message_id)
 
 
 async def open_socket(worker: Worker, conversation, cookie: str):
@@ -68,23 +44,21 @@ async def open_socket(worker: Worker, conversation, cookie: str):
 
 async def read_until_finished(socket) -> tuple[int, str, str]:
     """Collect a reply as a browser shows it: snapshot, then chunks; return (id, status, text)."""
-    text = ""
+    body = StreamedBody()
     async with asyncio.timeout(TIMEOUT):
         async for frame in socket:
-            if match := SNAPSHOT.search(frame):
-                text = html.unescape(match.group(2))
-            for match in DELTA.finditer(frame):
-                text += html.unescape(match.group(2))
+            body.apply(frame)
             if match := FINISHED.search(frame):
-                return int(match.group(1)), match.group(2), text
+                return int(match.group(1)), match.group(2), body.text
     raise AssertionError("socket closed before the reply finished")
 
 
 async def first_chunk(socket) -> int:
     async with asyncio.timeout(TIMEOUT):
         async for frame in socket:
-            if match := DELTA.search(frame):
-                return int(match.group(1))
+            body = StreamedBody()
+            if body.apply(frame) and body.updates:
+                return body.message_id
     raise AssertionError("no chunk arrived")
 
 
@@ -104,10 +78,10 @@ async def test_a_view_on_one_worker_sees_a_reply_written_by_another(workers, ali
 
     assert status == "complete"
     expected = "".join(upstream.tokens)
-    assert (await load(message_id)).content == expected
+    assert (await message_load(message_id)).content == expected
     # Streamed whole; or, for a view that fell behind a loaded machine, not at all
     # (the turn's first frame then draws the finished answer, as checked above).
-    assert text in (expected, "")
+    assert text in (visible_text(expected), "")
 
 
 async def test_a_view_open_on_another_worker_streams_the_reply_as_it_is_written(
@@ -124,14 +98,10 @@ async def test_a_view_open_on_another_worker_streams_the_reply_as_it_is_written(
     on_second = await open_socket(second, conversation, cookie)
     on_first = await open_socket(first, conversation, cookie)
     await on_first.send(json.dumps({"action": "send", "message": "Stream", "HEADERS": {}}))
-    text, chunks_before_the_end = "", 0
+    body = StreamedBody()
     async with asyncio.timeout(TIMEOUT):
         async for frame in on_second:
-            if match := SNAPSHOT.search(frame):
-                text = html.unescape(match.group(2))
-            for match in DELTA.finditer(frame):
-                text += html.unescape(match.group(2))
-                chunks_before_the_end += 1
+            body.apply(frame)
             if match := FINISHED.search(frame):
                 message_id, status = int(match.group(1)), match.group(2)
                 break
@@ -139,10 +109,10 @@ async def test_a_view_open_on_another_worker_streams_the_reply_as_it_is_written(
     await on_second.close()
 
     assert status == "complete"
-    assert (await load(message_id)).content == "".join(upstream.tokens)
+    assert (await message_load(message_id)).content == "".join(upstream.tokens)
     # Streamed as it was written (not only drawn whole at the end), with no gap.
-    assert chunks_before_the_end > 1
-    assert text == "".join(upstream.tokens)
+    assert body.updates > 1
+    assert body.text == visible_text("".join(upstream.tokens))
 
 
 async def test_stop_from_another_worker_and_attach_mid_reply(workers, alice, upstream):
@@ -166,10 +136,10 @@ async def test_stop_from_another_worker_and_attach_mid_reply(workers, alice, ups
     await on_first.close()
     await on_second.close()
 
-    message = await load(message_id)
+    message = await message_load(message_id)
     assert status == message.status == "stopped"
     assert message.content.startswith("w0 w1 w2 ")
-    assert seen_on_second == message.content
+    assert seen_on_second == visible_text(message.content)
     assert len(message.content.split()) < 300
 
 
@@ -186,7 +156,7 @@ async def test_sigterm_saves_the_running_reply_as_interrupted(workers, alice, up
     await asyncio.sleep(0.5)
     exit_code = await asyncio.to_thread(first.terminate)
 
-    message = await load(message_id)
+    message = await message_load(message_id)
     assert exit_code == 0, first.output()
     assert message.status == "interrupted"
     assert message.content.startswith("s0 s1 ")
@@ -236,23 +206,20 @@ async def test_a_comparison_sent_on_one_worker_streams_on_another(workers, alice
     await on_first.send(json.dumps({
         "action": "send", "message": "Both", "compare_models": ["fake", "fake-b"], "HEADERS": {},
     }))
-    texts: dict[int, str] = {}
+    bodies = StreamedBodies()
     finished: set[int] = set()
     grids = 0
     async with asyncio.timeout(TIMEOUT):
         async for frame in on_second:
             grids += 'class="comparison comparison--2"' in frame
-            for match in SNAPSHOT.finditer(frame):
-                texts[int(match.group(1))] = html.unescape(match.group(2))
-            for match in DELTA.finditer(frame):
-                texts[int(match.group(1))] += html.unescape(match.group(2))
+            bodies.apply(frame)
             finished |= {int(match.group(1)) for match in FINISHED.finditer(frame)}
             if len(finished) == 2:
                 break
     await on_first.close()
     await on_second.close()
 
-    saved = [await load(message_id) for message_id in sorted(finished)]
+    saved = [await message_load(message_id) for message_id in sorted(finished)]
     assert [message.model_id for message in saved] == ["fake", "fake-b"]
     assert [message.status for message in saved] == ["complete", "complete"]
     # The other worker drew the comparison as it started, then each answer as
@@ -260,4 +227,5 @@ async def test_a_comparison_sent_on_one_worker_streams_on_another(workers, alice
     # when it attached too late (as for a single reply, see the first test).
     assert grids == 1
     for message in saved:
-        assert texts.get(message.pk, "") in (message.content, "")
+        shown = bodies[message.pk].text if message.pk in bodies else ""
+        assert shown in (visible_text(message.content), "")

@@ -3,8 +3,9 @@ from decimal import Decimal
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
+from conversations import frames
 from conversations.backends import UnknownModelError, get_model
-from conversations.rendering import markdown_render
+from conversations.rendering import StreamingMarkdown, markdown_render
 
 register = template.Library()
 
@@ -13,6 +14,14 @@ register = template.Library()
 def markdown(text: str) -> SafeString:
     """Render untrusted markdown as sanitised HTML."""
     return mark_safe(markdown_render(text or ""))  # noqa: S308 - sanitised by nh3
+
+
+@register.filter
+def streaming_markdown(text: str, message_id: int) -> SafeString:
+    """Render a reply still being written as a view streams it: done blocks, open tail."""
+    renderer = StreamingMarkdown()
+    renderer.feed(text or "")
+    return mark_safe(frames.streaming_body(message_id, renderer))  # noqa: S308 - sanitised
 
 
 @register.filter

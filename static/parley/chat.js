@@ -55,7 +55,8 @@
   }, true);
   function follow() {
     var el = messages();
-    if (el && stickToBottom) el.scrollTop = el.scrollHeight;
+    // A new chat's welcome is read from its top; a conversation from its end.
+    if (el && stickToBottom && el.querySelector("article")) el.scrollTop = el.scrollHeight;
   }
   document.addEventListener("click", function (event) {
     if (event.target.id === "jump-latest") {
@@ -146,6 +147,8 @@
   // Keyboard: Esc stops the answer being written; Ctrl/Cmd+Shift+O opens a new chat.
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") {
+      // Esc closes an open dialog or menu first (the browser does the dialog).
+      if (document.querySelector("dialog[open], details.menu[open]")) return;
       var stop = document.querySelector(".stop-button");
       if (stop) { event.preventDefault(); stop.click(); }
     } else if ((event.ctrlKey || event.metaKey) && event.shiftKey && event.key.toLowerCase() === "o") {
@@ -193,8 +196,11 @@
   document.addEventListener("DOMContentLoaded", function () {
     follow();
     var input = document.querySelector("textarea[data-composer]");
-    if (input) input.focus();
+    if (input) input.focus({preventScroll: true});
   });
+  // A conversation opens at its end: again once fonts and code buttons have
+  // settled the height (the reader has not scrolled yet, so this is where they were).
+  window.addEventListener("load", follow);
   // A new composer arrives after each send: focus it.
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var target = event.detail.target;
@@ -213,4 +219,74 @@
       if (button) button.disabled = true;
     }
   });
+
+  // Menus (<details class="menu">): one open at a time; a click elsewhere or Esc closes them.
+  function closeMenus(except) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (menu !== except) menu.open = false;
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeMenus(event.target.closest ? event.target.closest("details.menu") : null);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var menu = document.querySelector("details.menu[open]");
+    if (!menu) return;
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  });
+
+  // Dialogs: a button with data-dialog="id" opens that native <dialog>; its
+  // forms post with htmx, and one marked data-close-on-success closes once saved.
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest ? event.target.closest("[data-dialog]") : null;
+    if (!opener) return;
+    var dialog = document.getElementById(opener.getAttribute("data-dialog"));
+    if (!dialog || dialog.open) return;
+    closeMenus(null);
+    dialog.showModal();
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var dialog = event.detail.elt.closest ? event.detail.elt.closest("dialog[data-close-on-success]") : null;
+    if (dialog && event.detail.successful) dialog.close();
+  });
+
+  // Example prompts on a new chat: one click puts the words in the composer.
+  document.addEventListener("click", function (event) {
+    var example = event.target.closest ? event.target.closest("[data-prompt]") : null;
+    if (!example) return;
+    var input = document.querySelector("textarea[data-composer]");
+    if (!input) return;
+    input.value = example.getAttribute("data-prompt");
+    input.focus();
+  });
+
+  // Sidebar search: Down arrow moves from the box into the results, Up/Down
+  // between them, Esc clears the box (and shows the conversation list again).
+  function searchHits() {
+    return Array.prototype.slice.call(document.querySelectorAll("#search-results [data-search-hit]"));
+  }
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (!target.matches) return;
+    var box = document.getElementById("sidebar-search-q");
+    if (!box) return;
+    var inBox = target === box, inHits = target.matches("#search-results [data-search-hit]");
+    if (!inBox && !inHits) return;
+    var hits = searchHits(), index = hits.indexOf(target);
+    if (event.key === "ArrowDown" && hits.length) {
+      event.preventDefault();
+      hits[Math.min(index + 1, hits.length - 1)].focus();
+    } else if (event.key === "ArrowUp" && inHits) {
+      event.preventDefault();
+      if (index > 0) hits[index - 1].focus(); else box.focus();
+    } else if (event.key === "Escape" && (box.value || inHits)) {
+      event.preventDefault();
+      event.stopPropagation();
+      box.value = "";
+      document.getElementById("search-results").innerHTML = "";
+      box.focus();
+    }
+  }, true);
 })();

@@ -59,6 +59,16 @@ class AccessibilityInTheBrowserTests(BrowserTestCase):
         assert skip.bounding_box()["y"] >= 0
         page.keyboard.press("Enter")
         expect(page.locator("#main")).to_be_focused()
+
+        # In the sidebar, a second skip link right after the search box jumps
+        # past the list of conversations.
+        page.locator("#sidebar-search-q").focus()
+        page.keyboard.press("Tab")
+        skip_list = page.get_by_role("link", name="Skip the conversation list")
+        expect(skip_list).to_be_focused()
+        expect(skip_list).to_be_visible()
+        page.keyboard.press("Enter")
+        expect(page.locator("#main")).to_be_focused()
         assert not self.csp_violations(), self.console
 
     def test_the_answer_being_written_is_busy_inside_a_live_region(self) -> None:

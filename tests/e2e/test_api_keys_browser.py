@@ -19,7 +19,8 @@ class ApiKeysInTheBrowserTests(BrowserTestCase):
     def test_make_a_key_see_it_once_and_revoke_it(self) -> None:
         page = self.page
         self.log_in("nora")
-        # From the top bar's API page to the keys page.
+        # From the account menu's API page to the keys page.
+        page.locator(".account-menu > summary").click()
         page.get_by_role("navigation", name="Account").get_by_role("link", name="API").click()
         expect(page.locator("#api-base-url")).to_have_text(f"{self.live_server_url}/v1")
         page.get_by_role("link", name="API keys").first.click()

@@ -57,16 +57,33 @@ MARKDOWN_ANSWER = (
 MARKDOWN_TOKENS = re.findall(r"\S+\s*|\s+", MARKDOWN_ANSWER)
 SLOW_TOKENS = [f"word{i} " for i in range(100)]
 
-# Records, at every poll, the text of the first streaming answer (if it changed);
-# done when that answer has been swapped for its rendered markdown.
-RECORD_STREAMING_TEXT = """
+# Records, at every poll, the state of the first streaming answer (if its text
+# changed): its text and whether a code block or bold text is drawn yet; done
+# when that answer has been swapped for its final rendering.
+RECORD_STREAMING = """
 () => {
   const seen = (window.parleySeen = window.parleySeen || []);
   const body = document.querySelector(".message--assistant .message-body.is-streaming");
-  if (body && body.textContent && seen[seen.length - 1] !== body.textContent) {
-    seen.push(body.textContent);
+  const last = seen.length ? seen[seen.length - 1].text : null;
+  if (body && body.textContent && last !== body.textContent) {
+    seen.push({text: body.textContent, pre: body.querySelector("pre") !== null,
+               strong: body.querySelector("strong") !== null});
   }
-  return document.querySelector(".message--assistant .message-body.markdown") !== null;
+  const finished = ".message--assistant .message-body.markdown:not(.is-streaming)";
+  return document.querySelector(finished) !== null;
+}
+"""
+# A message's DOM as a reader's browser has it, without what htmx adds while swapping.
+MESSAGE_DOM = """
+(selector) => {
+  const copy = document.querySelector(selector).cloneNode(true);
+  for (const node of [copy, ...copy.querySelectorAll("*")]) {
+    node.removeAttribute("hx-swap-oob");
+    for (const name of [...node.classList]) {
+      if (name.startsWith("htmx-")) node.classList.remove(name);
+    }
+  }
+  return copy.outerHTML.replace(/>\\s+</g, "><").trim();
 }
 """
 REPORT_CSP_VIOLATIONS = (
@@ -173,7 +190,8 @@ class BrowserTestCase(ChannelsLiveServerTestCase):
     def wait_until_answered(self, count: int) -> None:
         """Wait for `count` finished assistant messages and no Stop button."""
         page = self.page
-        expect(page.locator(".message--assistant .message-body.markdown")).to_have_count(count)
+        finished = ".message--assistant .message-body.markdown:not(.is-streaming)"
+        expect(page.locator(finished)).to_have_count(count)
         expect(page.locator(".message--assistant.is-streaming")).to_have_count(0)
         expect(page.locator(".stop-button")).to_have_count(0)
 
@@ -192,24 +210,29 @@ class ChatInTheBrowserTests(BrowserTestCase):
         self.start_chat("Teach me to greet")
 
         expect(page.locator(".message--user .message-body")).to_have_text("Teach me to greet")
-        page.wait_for_function(RECORD_STREAMING_TEXT, polling=15, timeout=TIMEOUT_MS)
+        page.wait_for_function(RECORD_STREAMING, polling=15, timeout=TIMEOUT_MS)
         seen = page.evaluate("window.parleySeen")
         assert len(seen) >= 3, f"saw only these streaming states: {seen!r}"
-        for earlier, later in zip(seen, seen[1:], strict=False):
-            assert later.startswith(earlier) and len(later) > len(earlier), seen
-        assert all(MARKDOWN_ANSWER.startswith(text) for text in seen), seen
+        # Rendered as it streams: never markdown's marks, bold drawn bold, and the
+        # code block drawn as one (<pre>) before the answer ended.
+        assert not any("**" in state["text"] or "```" in state["text"] for state in seen), seen
+        assert any(state["strong"] for state in seen), seen
+        assert any(state["pre"] and "how it went" not in state["text"] for state in seen), seen
 
         answer = page.locator(".message--assistant .message-body.markdown")
         expect(answer.locator("strong")).to_have_text("bold")
         expect(answer.locator("pre span[class^='tok-']").first).to_be_visible()
         expect(answer.locator("pre")).to_contain_text('return f"Hello, {name}!"')
         expect(page.locator(".stop-button")).to_have_count(0)
+        # The last frame's DOM is what a page load shows for the same message.
+        streamed = page.evaluate(MESSAGE_DOM, ".message--assistant")
         page.screenshot(path=SCREENSHOT)
 
         page.reload()
         expect(page.locator(".message--user .message-body")).to_have_text("Teach me to greet")
         expect(answer.locator("strong")).to_have_text("bold")
         expect(answer.locator("pre span[class^='tok-']").first).to_be_visible()
+        assert page.evaluate(MESSAGE_DOM, ".message--assistant") == streamed
 
         self.upstream.tokens = ["Second ", "answer."]
         self.upstream.delay = 0
@@ -304,7 +327,8 @@ class ChatInTheBrowserTests(BrowserTestCase):
         expect(page.get_by_role("heading", name="Log in to Parley")).to_be_visible()
 
         self.log_in("erin")
-        expect(page.locator(".account-name")).to_have_text("erin")
+        page.locator(".account-menu > summary").click()
+        expect(page.locator(".account-menu .menu-note")).to_have_text("erin")
         page.get_by_role("button", name="Log out").click()
         expect(page).to_have_url(self.url("/accounts/login/"))
         expect(page.get_by_role("button", name="Log out")).to_have_count(0)
@@ -334,17 +358,21 @@ class ChatInTheBrowserTests(BrowserTestCase):
         expect(item.locator("a")).to_have_attribute("href", conversation.get_absolute_url())
 
         page.evaluate("window.notReloaded = true")
-        page.locator(".rename summary").click()
+        page.locator(".chat-menu > summary").click()
+        page.get_by_role("button", name="Rename").click()
+        expect(page.locator("#rename-dialog")).to_be_visible()
         page.fill("#rename-title", "Picnic plans")
         page.locator(".rename-form").get_by_role("button", name="Save").click()
         expect(page.locator("#chat-title h1")).to_have_text("Picnic plans")
+        expect(page.locator("#rename-dialog")).to_be_hidden()  # closed once saved
         expect(item).to_have_text("Picnic plans")
         expect(item.locator("a")).to_have_attribute("href", conversation.get_absolute_url())
         assert page.evaluate("window.notReloaded === true")
         conversation.refresh_from_db()
         assert conversation.title == "Picnic plans"
 
-        page.locator(".chat-meta").get_by_role("link", name="Delete").click()
+        page.locator(".chat-menu > summary").click()
+        page.locator(".chat-menu").get_by_role("link", name="Delete").click()
         expect(page).to_have_url(self.url(f"/c/{conversation.public_id}/delete/"))
         expect(page.get_by_role("heading", name="Delete this conversation?")).to_be_visible()
         page.get_by_role("button", name="Delete").click()

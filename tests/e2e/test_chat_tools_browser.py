@@ -81,7 +81,9 @@ class ChatToolsInTheBrowserTests(BrowserTestCase):
         self.start_chat("Share me")
         self.wait_until_answered(1)
 
-        page.locator("#share-panel summary").click()
+        page.locator(".chat-menu > summary").click()
+        page.get_by_role("button", name="Share").click()
+        expect(page.locator("#share-dialog")).to_be_visible()
         page.get_by_role("button", name="Create a read-only link").click()
         url = page.locator("#share-url").input_value()
         assert url.endswith(SharedLink.objects.get().get_absolute_url())

@@ -41,6 +41,7 @@ class SidebarInTheBrowserTests(BrowserTestCase):
         # Pin from the conversation's header: the sidebar shows it under "Pinned".
         page.goto(favourite.get_absolute_url())
         page.evaluate("window.notReloaded = true")
+        page.locator(".chat-menu > summary").click()
         page.locator("#chat-organize").get_by_role("button", name="Pin").click()
         expect(page.locator("#chat-organize").get_by_role("button", name="Unpin")).to_be_visible()
         first_group = page.locator(".conversation-list > li").nth(0)
@@ -73,5 +74,44 @@ class SidebarInTheBrowserTests(BrowserTestCase):
         page.locator(".theme-form").get_by_role("button", name="Light").click()
         expect(page.locator("html")).to_have_attribute("data-theme", "light")
         assert page.evaluate(BACKGROUND) == light
+        assert not self.csp_violations(), self.console
+        assert not self.page_errors, self.page_errors
+
+    def test_search_filters_as_you_type_and_the_keyboard_moves_through_the_hits(self) -> None:
+        page = self.page
+        self.log_in("noah")
+        owner = get_user_model().objects.get(username="noah")
+        for title in ("Zebra crossing rules", "Zebra stripes", "Lions", "Giraffes"):
+            Conversation.objects.create(owner=owner, model_id="fake", title=title)
+        lions = Conversation.objects.get(title="Lions")
+        page.goto(lions.get_absolute_url())
+        page.evaluate("window.notReloaded = true")
+
+        box = page.locator("#sidebar-search-q")
+        box.press_sequentially("zeb")  # each key an input event: one request after the pause
+        hits = page.locator("#search-results [data-search-hit]")
+        expect(hits).to_have_count(2)
+        expect(page.locator("#search-results mark").first).to_have_text("Zeb")
+        expect(page.locator("#conversation-list")).to_be_hidden()
+        expect(page.locator("#sidebar")).to_be_visible()  # the sidebar stays
+
+        box.press("ArrowDown")
+        expect(hits.nth(0)).to_be_focused()
+        page.keyboard.press("ArrowDown")
+        expect(hits.nth(1)).to_be_focused()
+        page.keyboard.press("ArrowUp")
+        expect(hits.nth(0)).to_be_focused()
+        page.keyboard.press("ArrowUp")
+        expect(box).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(box).to_have_value("")
+        expect(page.locator("#conversation-list")).to_be_visible()
+        assert page.evaluate("window.notReloaded === true")
+
+        box.press_sequentially("stripes")
+        expect(hits).to_have_count(1)
+        box.press("ArrowDown")
+        page.keyboard.press("Enter")
+        expect(page.locator("#chat-title h1")).to_have_text("Zebra stripes")
         assert not self.csp_violations(), self.console
         assert not self.page_errors, self.page_errors
