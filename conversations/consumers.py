@@ -32,6 +32,7 @@ from conversations.generation import (
     generation_snapshot,
     generation_snapshot_request,
     generation_stop,
+    turn_continue,
     turn_edit,
     turn_regenerate,
     turn_submit,
@@ -202,6 +203,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._regenerate(data.get("message_id"))
         elif action == "edit":
             await self._edit(data.get("message_id"), data.get("message"))
+        elif action == "continue":
+            await self._continue(data.get("message_id"))
         elif action == "branch":
             await self._branch(data.get("message_id"), data.get("step"))
         elif action == "sync":
@@ -227,6 +230,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         try:
             await turn_regenerate(conversation=self.conversation, message_id=message_id)
+        except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
+            await self._refuse(exc)
+
+    async def _continue(self, message_id: Any) -> None:
+        message_id = await self._message_id(message_id, gettext("Nothing to continue."))
+        if message_id is None:
+            return
+        try:
+            await turn_continue(conversation=self.conversation, message_id=message_id)
         except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
             await self._refuse(exc)
 

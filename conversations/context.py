@@ -25,6 +25,7 @@ HISTORY_STATUSES = (
     Message.Status.COMPLETE,
     Message.Status.STOPPED,
     Message.Status.INTERRUPTED,
+    Message.Status.CUT,
 )
 _FIRST_BATCH = 200
 
@@ -109,6 +110,7 @@ def window_build(
     draft_tokens: int = 0,
     before_id: int | None = None,
     with_texts: bool = True,
+    continuation: str | None = None,
 ) -> Window:
     """Choose the messages for the next request to `model`.
 
@@ -118,6 +120,8 @@ def window_build(
     system prompt and the newest message alone do not fit. With `before_id`, only
     history older than that message counts (retrying an earlier question).
     Without `with_texts`, only the counts are read (a gauge needs no contents).
+    `continuation` is an answer cut at the length limit, sent last so that the
+    model writes on from it (counted like the newest message).
     """
     encoding = encoding_resolved_name(model.encoding)
     budget = _budget(model)
@@ -131,6 +135,10 @@ def window_build(
     if newest is not None:
         window.newest_tokens = message_token_count(role="user", content=newest, encoding=encoding)
         used += window.newest_tokens
+        if continuation is not None:
+            used += message_token_count(
+                role="assistant", content=continuation, encoding=encoding
+            )
     else:
         used += draft_tokens
     if used > budget:
@@ -174,6 +182,8 @@ def window_build(
     window.message_ids = chosen
     if newest is not None:
         window.messages.append({"role": "user", "content": newest})
+        if continuation is not None:
+            window.messages.append({"role": "assistant", "content": continuation})
     window.input_tokens = used + TOKENS_REPLY_PRIMING
     return window
 

@@ -37,8 +37,9 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from conversations import services, titles
-from conversations.backends import BackendError, ModelConfig, Queued, Usage, get_backend
+from conversations.backends import BackendError, Finish, ModelConfig, Queued, Usage, get_backend
 from conversations.models import Conversation, Message
+from conversations.outcomes import reply_outcome
 
 logger = logging.getLogger("parley.generation")
 
@@ -139,6 +140,8 @@ class Generation:
     loop: asyncio.AbstractEventLoop | None = None
     saved_parts: int = 0
     saved_at: float = field(default_factory=time.monotonic)
+    # Characters of text the reply had before this run (Continue writes on).
+    prefix_chars: int = 0
 
     @property
     def text(self) -> str:
@@ -212,6 +215,15 @@ async def turn_edit(*, conversation: Conversation, message_id: int, content: str
     return turn
 
 
+async def turn_continue(*, conversation: Conversation, message_id: int) -> services.Turn:
+    """Write on an answer cut at the length limit (see `services.turn_continue`)."""
+    turn = await database_call(services.turn_continue)(
+        conversation=conversation, message_id=message_id
+    )
+    await _start(conversation, turn, redraw=True)
+    return turn
+
+
 async def branch_switch(*, conversation: Conversation, message_id: int, step: int) -> None:
     """Show another version of a message in every view of the conversation."""
     await database_call(services.branch_switch)(
@@ -232,6 +244,10 @@ async def _start(conversation: Conversation, turn: services.Turn, *, redraw: boo
     generation = Generation(
         message_id=turn.assistant_message.id, group=group, loop=asyncio.get_running_loop()
     )
+    if turn.prefix:  # a continuation: its snapshots and saves start from the text so far
+        generation.parts.append(turn.prefix)
+        generation.published_chars = generation.prefix_chars = len(turn.prefix)
+        generation.saved_parts = 1
     _running[generation.message_id] = generation
     _checkpointer_ensure()
     messages = [turn.user_message, turn.assistant_message]
@@ -258,7 +274,7 @@ async def _start(conversation: Conversation, turn: services.Turn, *, redraw: boo
             language=translation.get_language(),
             # Only an answer to a conversation's first question may name it:
             # known here, so other answers cost no title lookup when they end.
-            first_answer=turn.user_message.parent_id is None,
+            first_answer=turn.user_message.parent_id is None and not turn.prefix,
         ),
         name=f"generation-{generation.message_id}",
         context=contextvars.Context(),
@@ -483,6 +499,7 @@ async def _run(
     started = time.monotonic()
     first_token_at: float | None = None
     usage: Usage | None = None
+    finish_reason: str | None = None
     status, error = Message.Status.COMPLETE, ""
     first_token_timeout = settings.PARLEY_FIRST_TOKEN_TIMEOUT
     try:
@@ -497,6 +514,8 @@ async def _run(
             ):
                 if isinstance(event, Usage):
                     usage = event
+                elif isinstance(event, Finish):
+                    finish_reason = event.reason
                 elif isinstance(event, Queued):
                     first_token_deadline.reschedule(None)
                     await _publish_queued(generation, event.ahead)
@@ -505,6 +524,21 @@ async def _run(
                         first_token_at = time.monotonic()
                         first_token_deadline.reschedule(None)
                     publisher.add(event)
+        outcome = reply_outcome(
+            text=generation.text[generation.prefix_chars :],
+            finish_reason=finish_reason,
+            model=model,
+            input_tokens=estimated_input_tokens,
+        )
+        status, error = outcome.status, outcome.error
+        if error:
+            logger.warning(
+                "generation %s ended %s (finish reason %r): %s",
+                generation.message_id,
+                status,
+                finish_reason,
+                error,
+            )
     except TimeoutError:
         status = Message.Status.ERROR
         error = gettext("The model did not start answering within %(seconds)s s.") % {
@@ -514,7 +548,13 @@ async def _run(
     except asyncio.CancelledError:
         status = Message.Status.STOPPED if generation.stop_requested else Message.Status.INTERRUPTED
     except BackendError as exc:
-        logger.warning("generation %s failed: %s", generation.message_id, exc.message)
+        # The upstream's own words go to the log; the user reads our sentence.
+        logger.warning(
+            "generation %s failed: %s (upstream: %s)",
+            generation.message_id,
+            exc.message,
+            exc.detail or "-",
+        )
         status, error = Message.Status.ERROR, exc.message
     except Exception:
         logger.exception("generation %s failed", generation.message_id)
@@ -528,12 +568,14 @@ async def _run(
             content=generation.text,
             status=status,
             error=error,
+            finish_reason=finish_reason or "",
             usage=usage,
             estimated_input_tokens=estimated_input_tokens,
             time_to_first_token_ms=(
                 round((first_token_at - started) * 1000) if first_token_at else None
             ),
             duration_ms=round((now - started) * 1000),
+            continued_from=generation.prefix_chars,
         )
         await conversation_publish(
             generation.group,

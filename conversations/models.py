@@ -61,6 +61,9 @@ class Message(models.Model):
         STOPPED = "stopped", _("stopped")
         ERROR = "error", _("error")
         INTERRUPTED = "interrupted", _("interrupted")
+        # The model reached the output limit: the text is whole so far and can
+        # be continued.
+        CUT = "cut", _("cut at the length limit")
 
     conversation = models.ForeignKey(
         Conversation,
@@ -74,6 +77,9 @@ class Message(models.Model):
         _("status"), max_length=16, choices=Status, default=Status.COMPLETE, db_index=True
     )
     error = models.TextField(_("error"), blank=True)
+    # Why the upstream ended the answer ("stop", "length", "content_filter"),
+    # "" when it did not say or the answer did not end normally.
+    finish_reason = models.CharField(_("finish reason"), max_length=32, blank=True)
     model_id = models.CharField(_("model"), max_length=100, blank=True)
     # Tokens this message adds to a chat request (content, role and per-message
     # overhead), counted once with `token_encoding` and reused when trimming.
@@ -136,6 +142,11 @@ class Message(models.Model):
             and not self.off_branch
             and self.status != self.Status.STREAMING
         )
+
+    @property
+    def can_continue(self) -> bool:
+        """An answer cut at the length limit can be written on, into the same message."""
+        return self.status == self.Status.CUT and not self.off_branch
 
     @property
     def failed(self) -> bool:

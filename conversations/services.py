@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Case, F, Q, TextField, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
@@ -43,6 +45,8 @@ class Turn:
     assistant_message: Message
     model: ModelConfig
     window: Window
+    # Continuing an answer cut at the length limit: the text it already has.
+    prefix: str = ""
 
 
 def _require_usable(model: ModelConfig) -> ModelConfig:
@@ -403,6 +407,47 @@ def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
     )
 
 
+def turn_continue(*, conversation: Conversation, message_id: int) -> Turn:
+    """Write on an answer cut at the length limit, appending to the same message.
+
+    The model is sent the history, the question and the answer so far. Raises
+    ValidationError when the answer was not cut or is not the newest message.
+    """
+    answer = _branch_message(conversation, message_id, Message.Role.ASSISTANT)
+    if not answer.can_continue:
+        raise ValidationError(_("Only an answer cut at the length limit can be continued."))
+    question = answer.parent
+    if question is None or question.role != Message.Role.USER:
+        raise ValidationError(_("There is no question to answer again."))
+    quota_check(user=conversation.owner)
+    model = _require_usable(get_model(conversation.model_id))
+    window = window_build(
+        conversation=conversation,
+        model=model,
+        newest=question.content,
+        before_id=question.pk,
+        continuation=answer.content,
+    )
+    with transaction.atomic():
+        _lock(conversation)
+        if _branch_leaf_when_idle(conversation) != answer.pk:
+            raise ValidationError(_("Only the newest answer can be continued."))
+        # Conditional: of two Continue clicks, the second finds it streaming.
+        if not Message.objects.filter(pk=answer.pk, status=Message.Status.CUT).update(
+            status=Message.Status.STREAMING, model_id=model.id, updated_at=timezone.now()
+        ):
+            raise ValidationError(_("This answer is still being written."))
+        conversation.save(update_fields=["updated_at"])
+    answer.status, answer.model_id = Message.Status.STREAMING, model.id
+    return Turn(
+        user_message=question,
+        assistant_message=answer,
+        model=model,
+        window=window,
+        prefix=answer.content,
+    )
+
+
 def branch_switch(*, conversation: Conversation, message_id: int, step: int) -> Message:
     """Show the previous (step -1) or next (+1) alternative of a message on the branch.
 
@@ -579,32 +624,57 @@ def message_finish(
     content: str,
     status: str,
     error: str = "",
+    finish_reason: str = "",
     usage: Usage | None,
     estimated_input_tokens: int,
     time_to_first_token_ms: int | None,
     duration_ms: int,
+    continued_from: int = 0,
 ) -> None:
-    """Record the end of a reply: its text, final status, usage, cost and timings."""
+    """Record the end of a reply: its text, final status, usage, cost and timings.
+
+    Billing: what the upstream reported if it did; else our count, and nothing
+    at all for a reply with no text (a refused or failed request is not
+    charged). A stopped or cut reply is billed for the text it has.
+
+    `continued_from` > 0: a continuation of an answer whose first
+    `continued_from` characters were written (and billed) before; this
+    request's tokens and cost are added to the earlier ones.
+    """
     encoding = encoding_resolved_name(model.encoding)
     token_count = message_token_count(role="assistant", content=content, encoding=encoding)
+    written = content[continued_from:]
     if usage is None:
         # The backend reported nothing: use our own count and say so.
-        input_tokens = estimated_input_tokens
-        output_tokens = text_token_count(content, encoding=encoding) if content else 0
+        input_tokens = estimated_input_tokens if written else 0
+        output_tokens = text_token_count(written, encoding=encoding) if written else 0
         estimated = True
     else:
         input_tokens, output_tokens, estimated = usage.input_tokens, usage.output_tokens, False
+    cost = cost_compute(model=model, input_tokens=input_tokens, output_tokens=output_tokens)
+    billing: dict[str, Any] = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cost": cost,
+    }
+    if continued_from:
+        billing = {
+            "input_tokens": Coalesce(F("input_tokens"), 0) + input_tokens,
+            "output_tokens": Coalesce(F("output_tokens"), 0) + output_tokens,
+            "cost": F("cost") + cost,
+        }
+        # Estimated if either part was.
+        estimated = True if estimated else F("usage_estimated")
     # One UPDATE, no read first: this runs at the end of every answer.
     Message.objects.filter(pk=message_id).update(
         content=content,
         status=status,
         error=error,
+        finish_reason=finish_reason,
         token_count=token_count,
         token_encoding=encoding,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
         usage_estimated=estimated,
-        cost=cost_compute(model=model, input_tokens=input_tokens, output_tokens=output_tokens),
+        **billing,
         time_to_first_token_ms=time_to_first_token_ms,
         duration_ms=duration_ms,
         updated_at=timezone.now(),

@@ -1,6 +1,13 @@
 """Model backends: the catalog of configured models and the classes that stream from them."""
 
-from conversations.backends.base import Backend, BackendError, Queued, Usage
+from conversations.backends.base import (
+    Backend,
+    BackendError,
+    ContextOverflowError,
+    Finish,
+    Queued,
+    Usage,
+)
 from conversations.backends.registry import (
     Catalog,
     CatalogError,
@@ -16,6 +23,8 @@ __all__ = [
     "BackendError",
     "Catalog",
     "CatalogError",
+    "ContextOverflowError",
+    "Finish",
     "ModelConfig",
     "Queued",
     "UnknownModelError",
