@@ -316,10 +316,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 conversation=self.conversation, fresh_id=event["assistant_message_id"]
             )
         elif messages := event.get("messages"):  # published in this process
-            html, ended = frames.turn_drawn(conversation=self.conversation, messages=messages), []
+            html = frames.turn_drawn(
+                conversation=self.conversation,
+                messages=messages,
+                unarchived=event.get("unarchived", False),
+            )
+            ended = []
         else:
             html, ended = await database_call(frames.turn_started)(
-                conversation=self.conversation, appended_ids=event["appended_ids"]
+                conversation=self.conversation,
+                appended_ids=event["appended_ids"],
+                unarchived=event.get("unarchived", False),
             )
         for message_id in ended:
             # Drawn whole already (this view was slow); its chunks would repeat it.
@@ -332,6 +339,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def branch_switched(self, event: dict) -> None:
         html, _, self.left_out_up_to = await database_call(frames.branch_drawn)(
+            conversation=self.conversation
+        )
+        await self.send(text_data=html)
+
+    async def conversation_settings_changed(self, event: dict) -> None:
+        html, self.left_out_up_to = await database_call(frames.settings_changed)(
             conversation=self.conversation
         )
         await self.send(text_data=html)

@@ -256,6 +256,7 @@ async def _start(conversation: Conversation, turn: services.Turn, *, redraw: boo
         "appended_ids": [] if redraw else [message.id for message in messages],
         "redraw": redraw,
         "assistant_message_id": turn.assistant_message.id,
+        "unarchived": turn.unarchived,
     }
     # Views here draw a new turn from its messages as saved, with no query: a
     # database round trip per view, queued behind other sockets' writes, held

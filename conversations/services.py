@@ -47,6 +47,8 @@ class Turn:
     window: Window
     # Continuing an answer cut at the length limit: the text it already has.
     prefix: str = ""
+    # The turn brought the conversation back from the archive.
+    unarchived: bool = False
 
 
 def _require_usable(model: ModelConfig) -> ModelConfig:
@@ -293,6 +295,7 @@ def _turn_create(
     # One statement, decided by the row as it is now (the object may be older:
     # a websocket holds it): writing brings an archived conversation back to
     # the sidebar, and an untitled one takes the start of the message as title.
+    unarchived = conversation.archived_at is not None
     now = timezone.now()
     first_words = Truncator(" ".join(content.split())).chars(TITLE_LENGTH)
     untitled = Q(title="")
@@ -310,7 +313,11 @@ def _turn_create(
         conversation.title = first_words
         conversation.title_source = Conversation.TitleSource.MESSAGE
     return Turn(
-        user_message=user_message, assistant_message=assistant_message, model=model, window=window
+        user_message=user_message,
+        assistant_message=assistant_message,
+        model=model,
+        window=window,
+        unarchived=unarchived,
     )
 
 
@@ -323,6 +330,7 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
     """
     content = message_validate(content)
     quota_check(user=conversation.owner)
+    _settings_current(conversation)
     model = _require_usable(get_model(conversation.model_id))
     window = window_build(conversation=conversation, model=model, newest=content)
     with transaction.atomic():
@@ -336,6 +344,16 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
             content=content,
             parent_id=_branch_leaf_when_idle(conversation),
         )
+
+
+def _settings_current(conversation: Conversation) -> None:
+    """Read the model, system prompt and archive state as saved now.
+
+    A socket holds its conversation from when it opened; the header (in this
+    tab or another) may have changed either since, and the very next message
+    must follow the change.
+    """
+    conversation.refresh_from_db(fields=["model_id", "system_prompt", "archived_at", "pinned_at"])
 
 
 def _branch_message(conversation: Conversation, message_id: int, role: str) -> Message:
@@ -355,6 +373,7 @@ def turn_edit(*, conversation: Conversation, message_id: int, content: str) -> T
     content = message_validate(content)
     original = _branch_message(conversation, message_id, Message.Role.USER)
     quota_check(user=conversation.owner)
+    _settings_current(conversation)
     model = _require_usable(get_model(conversation.model_id))
     window = window_build(
         conversation=conversation, model=model, newest=content, before_id=original.pk
@@ -386,6 +405,7 @@ def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
     if question is None or question.role != Message.Role.USER:
         raise ValidationError(_("There is no question to answer again."))
     quota_check(user=conversation.owner)
+    _settings_current(conversation)
     model = _require_usable(get_model(conversation.model_id))
     window = window_build(
         conversation=conversation, model=model, newest=question.content, before_id=question.pk
@@ -420,6 +440,7 @@ def turn_continue(*, conversation: Conversation, message_id: int) -> Turn:
     if question is None or question.role != Message.Role.USER:
         raise ValidationError(_("There is no question to answer again."))
     quota_check(user=conversation.owner)
+    _settings_current(conversation)
     model = _require_usable(get_model(conversation.model_id))
     window = window_build(
         conversation=conversation,

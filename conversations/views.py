@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_not_required
@@ -25,7 +25,7 @@ from django_htmx.middleware import HtmxDetails
 from conversations import exports, frames, search, selectors, services
 from conversations.backends import UnknownModelError, get_catalog
 from conversations.context import PromptTooLongError, conversation_gauge
-from conversations.generation import turn_submit
+from conversations.generation import conversation_group, conversation_publish, turn_submit
 
 PAGE = "conversations/conversation.html"
 ARCHIVED_PAGE_SIZE = 50
@@ -128,7 +128,17 @@ def conversation_count(request: HtmxHttpRequest, public_id: str) -> HttpResponse
     context = _conversation_context(
         request.user, conversation, draft=request.POST.get("message", "")
     )
-    return render(request, f"{PAGE}#token-count", context)
+    # The "not in the model's memory" marks follow the draft: those between the
+    # boundary the page shows (sent back from the gauge) and the new one flip.
+    try:
+        shown = int(request.POST.get("left_out_up_to") or 0)
+    except ValueError:
+        shown = 0
+    boundary = context["left_out_up_to"] or 0
+    context["moved"] = selectors.message_list(conversation=conversation).filter(
+        id__gt=min(shown, boundary), id__lte=max(shown, boundary)
+    ) if shown != boundary else []
+    return render(request, f"{PAGE}#count-frame", context)
 
 
 @require_POST
@@ -150,6 +160,11 @@ def conversation_settings(request: HtmxHttpRequest, public_id: str) -> HttpRespo
     except UnknownModelError as exc:
         error = str(exc)
     conversation.refresh_from_db()
+    if not error:
+        # Every other open view of the conversation shows the change at once.
+        async_to_sync(conversation_publish)(
+            conversation_group(conversation.public_id), {"type": "conversation.settings_changed"}
+        )
     if not request.htmx:
         if error:
             flash.error(request, error)
