@@ -1,4 +1,4 @@
-"""The context window: which messages a model is sent, counted with tiktoken.
+"""The context window: which messages a model is sent, counted with its own tokenizer.
 
 The system prompt and the newest user message are always kept; earlier turns
 are added newest first while they fit in the window minus the tokens reserved
@@ -8,17 +8,15 @@ few narrow queries of integers plus one query for the contents that are sent.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
 from conversations.backends import ModelConfig, get_catalog
+from conversations.counters import Counter, counter_for, counter_named
 from conversations.models import Conversation, Message
-from conversations.tokens import (
-    TOKENS_REPLY_PRIMING,
-    encoding_resolved_name,
-    message_token_count,
-)
+from conversations.tokens import TOKENS_REPLY_PRIMING
 
 # Messages whose text is worth sending back to the model as history.
 HISTORY_STATUSES = (
@@ -55,8 +53,10 @@ class Window:
     left_out_up_to: int | None = None
 
 
-def _budget(model: ModelConfig) -> int:
-    return model.context_window - model.max_output_tokens - TOKENS_REPLY_PRIMING
+def _budget(model: ModelConfig, counter: Counter) -> int:
+    budget = model.context_window - model.max_output_tokens - TOKENS_REPLY_PRIMING
+    # Counts that are only an estimate keep a share of the window free.
+    return budget - math.ceil(budget * counter.margin)
 
 
 def _history_queryset(conversation: Conversation, before_id: int | None = None):
@@ -92,11 +92,10 @@ def _with_counts(rows: list[tuple[int, int | None, str]], encoding: str):
 
 def message_counts_refresh(*, ids: list[int], encoding: str) -> dict[int, int]:
     """Count and store the tokens of these messages with `encoding`; return the counts."""
+    counter = counter_named(encoding)
     messages = list(Message.objects.filter(id__in=ids).only("id", "role", "content"))
     for message in messages:
-        message.token_count = message_token_count(
-            role=message.role, content=message.content, encoding=encoding
-        )
+        message.token_count = counter.message(role=message.role, content=message.content)
         message.token_encoding = encoding
     Message.objects.bulk_update(messages, ["token_count", "token_encoding"])
     return {message.id: message.token_count for message in messages}
@@ -123,22 +122,19 @@ def window_build(
     `continuation` is an answer cut at the length limit, sent last so that the
     model writes on from it (counted like the newest message).
     """
-    encoding = encoding_resolved_name(model.encoding)
-    budget = _budget(model)
+    counter = counter_for(model)
+    encoding = counter.name
+    budget = _budget(model, counter)
     used = 0
     window = Window(budget=budget, encoding=encoding)
     if conversation.system_prompt:
         window.messages.append({"role": "system", "content": conversation.system_prompt})
-        used += message_token_count(
-            role="system", content=conversation.system_prompt, encoding=encoding
-        )
+        used += counter.message(role="system", content=conversation.system_prompt)
     if newest is not None:
-        window.newest_tokens = message_token_count(role="user", content=newest, encoding=encoding)
+        window.newest_tokens = counter.message(role="user", content=newest)
         used += window.newest_tokens
         if continuation is not None:
-            used += message_token_count(
-                role="assistant", content=continuation, encoding=encoding
-            )
+            used += counter.message(role="assistant", content=continuation)
     else:
         used += draft_tokens
     if used > budget:
@@ -198,6 +194,8 @@ class Gauge:
     reserved_tokens: int
     left_out_up_to: int | None
     error: str = ""
+    # The counts are an estimate (not the model's own tokenizer).
+    estimated: bool = False
 
     @property
     def total(self) -> int:
@@ -210,10 +208,8 @@ class Gauge:
 
 def window_gauge(*, conversation: Conversation, model: ModelConfig, draft: str = "") -> Gauge:
     """Measure the next request: the draft, everything else sent with it, and the window."""
-    encoding = encoding_resolved_name(model.encoding)
-    draft_tokens = (
-        message_token_count(role="user", content=draft, encoding=encoding) if draft else 0
-    )
+    counter = counter_for(model)
+    draft_tokens = counter.message(role="user", content=draft) if draft else 0
     error = ""
     try:
         window = window_build(
@@ -231,6 +227,7 @@ def window_gauge(*, conversation: Conversation, model: ModelConfig, draft: str =
         reserved_tokens=model.max_output_tokens,
         left_out_up_to=window.left_out_up_to,
         error=error,
+        estimated=not counter.exact,
     )
 
 

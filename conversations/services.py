@@ -21,10 +21,10 @@ from django.utils.translation import gettext as _
 
 from conversations.backends import ModelConfig, Usage, get_catalog, get_model
 from conversations.context import Window, window_build
+from conversations.counters import counter_for
 from conversations.models import Conversation, Message, SharedLink
 from conversations.quotas import quota_check
 from conversations.selectors import shared_messages
-from conversations.tokens import encoding_resolved_name, message_token_count, text_token_count
 
 logger = logging.getLogger("parley.services")
 
@@ -662,13 +662,14 @@ def message_finish(
     `continued_from` characters were written (and billed) before; this
     request's tokens and cost are added to the earlier ones.
     """
-    encoding = encoding_resolved_name(model.encoding)
-    token_count = message_token_count(role="assistant", content=content, encoding=encoding)
+    counter = counter_for(model)
+    encoding = counter.name
+    token_count = counter.message(role="assistant", content=content)
     written = content[continued_from:]
     if usage is None:
         # The backend reported nothing: use our own count and say so.
         input_tokens = estimated_input_tokens if written else 0
-        output_tokens = text_token_count(written, encoding=encoding) if written else 0
+        output_tokens = counter.text(written)
         estimated = True
     else:
         input_tokens, output_tokens, estimated = usage.input_tokens, usage.output_tokens, False

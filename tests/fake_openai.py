@@ -247,6 +247,17 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_json(404, _error_body(
                     404, f"The model '{model_id}' does not exist"))
+        elif method == "POST" and path in cfg["tokenize_paths"]:
+            # llama.cpp's /tokenize reads "content", vLLM's "prompt", llama-cpp-python's
+            # /extras/tokenize "input"; this fake's tokens are words.
+            text = next((body.get(key) for key in ("content", "prompt", "input")
+                         if isinstance(body, dict) and isinstance(body.get(key), str)), None)
+            self._stall(cfg)
+            if text is None:
+                self._send_json(400, _error_body(400, "Nothing to tokenize."))
+            else:
+                words = text.split()
+                self._send_json(200, {"tokens": list(range(len(words)))})
         elif path.rstrip("/") == "/v1/chat/completions":
             if method != "POST":
                 self._send_json(405, _error_body(405, "Method not allowed."))
@@ -504,6 +515,9 @@ class FakeOpenAI:
         # "stream_error" (llama.cpp's body inside a 200 stream), "empty" (an empty
         # 200 stream, llama-cpp-python's server when streaming).
         "overflow_shape": "openai",
+        # Paths that tokenize (a word is a token): llama.cpp's and vLLM's, and
+        # llama-cpp-python's. Empty: a server without tokenization (404).
+        "tokenize_paths": ("/tokenize", "/extras/tokenize"),
     }
 
     def __init__(self, **settings: Any) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -42,6 +42,10 @@ class ContextOverflowError(BackendError):
         super().__init__(message, detail=detail)
         self.prompt_tokens = prompt_tokens
         self.context_window = context_window
+
+
+class TokenizerUnavailable(Exception):
+    """The model's tokenizer could not count a text now (a server that does not answer)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,9 @@ class Backend(ABC):
     """
 
     Options: ClassVar[type] = NoOptions
+    # The catalog's `tokenizer` value that asks this backend to count
+    # (`text_counter`), or "" when it cannot.
+    TOKENIZER: ClassVar[str] = ""
 
     @classmethod
     def options_error(cls, options: Any) -> str:
@@ -104,6 +111,13 @@ class Backend(ABC):
     def __init__(self, model: ModelConfig) -> None:
         self.model = model
         self.options = model.options
+
+    def text_counter(self) -> Callable[[str], int]:
+        """Return a function counting a text's tokens with the model's own tokenizer.
+
+        It may raise TokenizerUnavailable (then an estimate stands in).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot count tokens")
 
     def load(self) -> None:  # noqa: B027 - optional hook, most backends load nothing
         """Load anything heavy (weights) once, when the server starts."""

@@ -20,6 +20,7 @@ from conversations.backends.base import (
     Finish,
     Queued,
     StreamEvent,
+    TokenizerUnavailable,
     Usage,
 )
 from conversations.backends.overflow import overflow_recognise
@@ -84,6 +85,7 @@ class LocalLlamaBackend(Backend):
     """
 
     Options = LocalOptions
+    TOKENIZER = "model"
 
     @classmethod
     def options_error(cls, options: LocalOptions) -> str:
@@ -112,6 +114,33 @@ class LocalLlamaBackend(Backend):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{model.id}")
         # Requests submitted and not yet finished; only touched on the event loop.
         self._in_flight = 0
+
+    def text_counter(self) -> Callable[[str], int]:
+        """Count with the model's own vocabulary: a vocabulary-only llama.cpp instance.
+
+        Its own instance (vocab_only loads no weights, ~0.1 s) with its own
+        lock: counting never waits behind a generation.
+        """
+        vocabulary: list[Any] = []
+        lock = threading.Lock()
+
+        def count(text: str) -> int:
+            with lock:
+                if not vocabulary:
+                    vocabulary.append(self._vocabulary())
+                return len(vocabulary[0].tokenize(text.encode(), add_bos=False, special=False))
+
+        return count
+
+    def _vocabulary(self) -> Any:
+        path = self.options.local_path()
+        if path is None:
+            raise TokenizerUnavailable(f"the model file of {self.model.id} is missing")
+        import llama_cpp.llama_cpp as llama_cpp_lib
+        from llama_cpp import Llama
+
+        _disable_extra_buffer_types(llama_cpp_lib)
+        return Llama(model_path=str(path), vocab_only=True, verbose=False)
 
     def load(self) -> None:
         """Load the weights once; later calls return at once."""

@@ -6,8 +6,13 @@ import asyncio
 import json
 import logging
 import os
+import threading
+import time
+import urllib.error
+import urllib.request
 import weakref
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,7 +20,14 @@ import httpx2
 import openai
 from django.utils.translation import gettext as _
 
-from conversations.backends.base import Backend, BackendError, Finish, StreamEvent, Usage
+from conversations.backends.base import (
+    Backend,
+    BackendError,
+    Finish,
+    StreamEvent,
+    TokenizerUnavailable,
+    Usage,
+)
 from conversations.backends.overflow import overflow_recognise
 
 if TYPE_CHECKING:
@@ -49,6 +61,7 @@ class OpenAICompatibleBackend(Backend):
     """Stream chat completions with the official AsyncOpenAI client."""
 
     Options = OpenAIOptions
+    TOKENIZER = "server"
 
     @classmethod
     def unusable_reason(cls, options: OpenAIOptions) -> str:
@@ -64,6 +77,14 @@ class OpenAICompatibleBackend(Backend):
         # A client's connection pool belongs to one event loop: keep one per loop.
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
         self._clients = weakref.WeakKeyDictionary()
+
+    def text_counter(self) -> Callable[[str], int]:
+        """Count with the server's own tokenizer, over HTTP, with a timeout and a cache."""
+        return ServerTokenCounter(
+            base_url=self.options.resolved_base_url,
+            upstream=self.model.upstream,
+            api_key=self.options.api_key,
+        )
 
     def client(self) -> openai.AsyncOpenAI:
         """Return this model's client for the running loop, made once and reused."""
@@ -154,6 +175,90 @@ def _stream_error(chunk: dict, model: ModelConfig) -> BackendError:
         retryable=True,
         detail=detail,
     )
+
+
+class ServerTokenCounter:
+    """Ask an OpenAI-compatible server how many tokens a text is.
+
+    llama.cpp's `llama-server` and vLLM answer `POST /tokenize`, llama-cpp-python
+    `POST /extras/tokenize`, all at the server's root (not under /v1). One body
+    serves all three (each reads its own field: `content`, `prompt`, `input`);
+    the path that answered is remembered. Counts are cached (a gauge asks for
+    the same draft again and again); a server that does not answer in
+    TIMEOUT_SECONDS raises TokenizerUnavailable.
+    """
+
+    TIMEOUT_SECONDS = 2.0
+    # After a failure, counts are estimated for this long without asking again:
+    # a server that is down must not cost every keystroke a timeout.
+    RETRY_AFTER_SECONDS = 30.0
+    CACHE_SIZE = 2048
+    PATHS = ("/tokenize", "/extras/tokenize")
+
+    def __init__(self, *, base_url: str, upstream: str, api_key: str = "") -> None:
+        root = base_url.rstrip("/")
+        self.root = root[: -len("/v1")] if root.endswith("/v1") else root
+        self.upstream = upstream
+        self.api_key = api_key
+        self._path: str | None = None
+        self._down_until = 0.0
+        self._cache: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> int:
+        with self._lock:
+            if (cached := self._cache.get(text)) is not None:
+                self._cache.move_to_end(text)
+                return cached
+        if time.monotonic() < self._down_until:
+            raise TokenizerUnavailable("it failed a moment ago")
+        try:
+            count = self._ask(text)
+        except TokenizerUnavailable:
+            self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
+            raise
+        with self._lock:
+            self._cache[text] = count
+            if len(self._cache) > self.CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return count
+
+    def _ask(self, text: str) -> int:
+        body = json.dumps(
+            {
+                "model": self.upstream,
+                "content": text,
+                "prompt": text,
+                "input": text,
+                "add_special": False,
+                "add_special_tokens": False,
+            }
+        ).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last_error = "no tokenize endpoint"
+        for path in (self._path,) if self._path else self.PATHS:
+            request = urllib.request.Request(
+                self.root + path, data=body, headers=headers, method="POST"
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.TIMEOUT_SECONDS) as response:
+                    answer = json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                last_error = f"{path}: HTTP {exc.code}"
+                continue
+            except (OSError, ValueError) as exc:  # refused, timed out, not JSON
+                raise TokenizerUnavailable(f"{path}: {exc}") from exc
+            if isinstance(answer, dict) and isinstance(answer.get("count"), int):
+                count = answer["count"]
+            elif isinstance(answer, dict) and isinstance(answer.get("tokens"), list):
+                count = len(answer["tokens"])
+            else:
+                raise TokenizerUnavailable(f"{path}: unexpected answer")
+            self._path = path
+            return count
+        raise TokenizerUnavailable(last_error)
 
 
 def _error_text(error: object) -> str:

@@ -60,7 +60,20 @@ class ModelConfig:
     upstream: str
     context_window: int
     max_output_tokens: int
+    # How tokens are counted (see conversations.counters): unset, tiktoken's
+    # `encoding` (exact for OpenAI's API, else an estimate); "tiktoken" (the
+    # server uses that encoding); "model" (the local model's own vocabulary);
+    # "server" (the server's /tokenize); "huggingface" (`tokenizer_file`).
+    tokenizer: str = ""
     encoding: str = "cl100k_base"
+    tokenizer_file: str = ""
+    # Tokens the chat template adds per message (0: the tokenizer's default).
+    tokens_per_message: int = 0
+    # Share of the window kept free where counts are only an estimate.
+    token_margin: float = 0.1
+    # The chat template accepts only user/assistant turns in alternation,
+    # starting with a question (most open models' templates).
+    strict_alternation: bool = False
     price_input_per_1k: Decimal = Decimal("0")
     price_output_per_1k: Decimal = Decimal("0")
     temperature: float | None = None
@@ -188,6 +201,14 @@ def model_build(entry: dict[str, Any], *, where: str = "model") -> ModelConfig:
             raise CatalogError(f"{where}: missing field {name!r}")
     if common["max_output_tokens"] >= common["context_window"]:
         raise CatalogError(f"{where}: field 'max_output_tokens' must be below 'context_window'")
+    tokenizers = ("tiktoken", "huggingface", backend.TOKENIZER)
+    if common.get("tokenizer", "tiktoken") not in tokenizers:
+        choices = ", ".join(repr(name) for name in tokenizers if name)
+        raise CatalogError(f"{where}: field 'tokenizer' must be one of {choices} for {kind!r}")
+    if common.get("tokenizer") == "huggingface" and not common.get("tokenizer_file"):
+        raise CatalogError(f"{where}: tokenizer 'huggingface' needs 'tokenizer_file'")
+    if not 0 <= common.get("token_margin", 0.1) < 1:
+        raise CatalogError(f"{where}: field 'token_margin' must be a share from 0 to below 1")
     options = backend.Options(**own)
     if problem := backend.options_error(options):
         raise CatalogError(f"{where}: {problem}")
@@ -287,7 +308,7 @@ def models_warm_up(*, encodings: bool = True) -> None:
 
 
 def models_encodings() -> set[str]:
-    """The tiktoken encodings of the usable models."""
+    """The tiktoken encodings of the usable models (their counts or their estimates)."""
     return {model.encoding for model in get_catalog().usable()}
 
 
@@ -295,3 +316,6 @@ def models_encodings() -> set[str]:
 def _forget_catalog(*, setting: str, **kwargs: Any) -> None:
     if setting == "PARLEY_MODELS_FILE":
         _catalog_from.cache_clear()
+        from conversations.counters import counters_forget
+
+        counters_forget()
