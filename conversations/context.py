@@ -69,13 +69,13 @@ def _history_queryset(conversation: Conversation, before_id: int | None = None):
 
 
 def _counts_newest_first(conversation: Conversation, encoding: str, before_id: int | None):
-    """Yield (id, tokens) newest first, counting (and storing) any missing counts.
+    """Yield (id, tokens, role) newest first, counting (and storing) any missing counts.
 
     One query for the newest messages usually fills a window; a long window gets
     a second query for all the rest, so the number of queries stays constant.
     """
     queryset = _history_queryset(conversation, before_id).order_by("-id")
-    fields = ("id", "token_count", "token_encoding")
+    fields = ("id", "token_count", "token_encoding", "role")
     rows = list(queryset.values_list(*fields)[:_FIRST_BATCH])
     yield from _with_counts(rows, encoding)
     if len(rows) == _FIRST_BATCH:
@@ -83,11 +83,11 @@ def _counts_newest_first(conversation: Conversation, encoding: str, before_id: i
         yield from _with_counts(rest, encoding)
 
 
-def _with_counts(rows: list[tuple[int, int | None, str]], encoding: str):
+def _with_counts(rows: list[tuple[int, int | None, str, str]], encoding: str):
     stale = [row[0] for row in rows if row[1] is None or row[2] != encoding]
     recounted = message_counts_refresh(ids=stale, encoding=encoding) if stale else {}
-    for message_id, tokens, _encoding in rows:
-        yield message_id, recounted.get(message_id, tokens)
+    for message_id, tokens, _encoding, role in rows:
+        yield message_id, recounted.get(message_id, tokens), role
 
 
 def message_counts_refresh(*, ids: list[int], encoding: str) -> dict[int, int]:
@@ -156,32 +156,57 @@ def window_build(
             available=budget,
         )
 
-    chosen: list[int] = []
+    chosen: list[tuple[int, int, str]] = []
     if conversation.pk is not None:
-        for message_id, tokens in _counts_newest_first(conversation, encoding, before_id):
+        for message_id, tokens, role in _counts_newest_first(conversation, encoding, before_id):
             if used + tokens > budget:
                 window.left_out_up_to = message_id
                 break
             used += tokens
-            chosen.append(message_id)
-    chosen.reverse()
+            chosen.append((message_id, tokens, role))
+    if model.strict_alternation:
+        # A template that needs a question first: an answer whose question did
+        # not fit is left out too (and marked so).
+        while chosen and chosen[-1][2] != Message.Role.USER:
+            message_id, tokens, _role = chosen.pop()
+            window.left_out_up_to, used = message_id, used - tokens
+    chosen_ids = [message_id for message_id, _tokens, _role in reversed(chosen)]
 
-    if chosen and with_texts:
+    if chosen_ids and with_texts:
         # The chosen messages are the newest history ones: a range, not a long IN list.
         rows = (
             _history_queryset(conversation)
-            .filter(id__gte=chosen[0], id__lte=chosen[-1])
+            .filter(id__gte=chosen_ids[0], id__lte=chosen_ids[-1])
             .order_by("id")
             .values_list("role", "content")
         )
         window.messages.extend({"role": role, "content": content} for role, content in rows)
-    window.message_ids = chosen
+    window.message_ids = chosen_ids
     if newest is not None:
         window.messages.append({"role": "user", "content": newest})
         if continuation is not None:
             window.messages.append({"role": "assistant", "content": continuation})
+    if model.strict_alternation:
+        window.messages = _alternating(window.messages)
     window.input_tokens = used + TOKENS_REPLY_PRIMING
     return window
+
+
+def _alternating(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Join consecutive messages of one role (a question whose answer failed, then the
+    next): strict templates refuse two user turns in a row. Nothing is dropped, so the
+    page's marks stay exactly what is sent; the joined message counts a little less
+    than its parts (one framing fewer), on the safe side."""
+    joined: list[dict[str, str]] = []
+    for message in messages:
+        if joined and joined[-1]["role"] == message["role"] != "system":
+            joined[-1] = {
+                "role": message["role"],
+                "content": f"{joined[-1]['content']}\n\n{message['content']}",
+            }
+        else:
+            joined.append(message)
+    return joined
 
 
 @dataclass(frozen=True)
