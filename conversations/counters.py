@@ -88,6 +88,8 @@ def counter_for(model: ModelConfig) -> Counter:
     if kind in ("", "tiktoken"):
         # Unset: exact for OpenAI's own API, an estimate for any other server.
         exact = kind == "tiktoken" or (model.backend == "openai" and _is_openai(model))
+        # An encoding not available offline is counted with another: an estimate.
+        exact = exact and encoding_resolved_name(model.encoding) == model.encoding
         counter = _tiktoken_counter(
             model.encoding,
             exact=exact,
@@ -170,3 +172,42 @@ def counters_forget() -> None:
     counter_for.cache_clear()
     with _lock:
         _counters.clear()
+
+
+# The fixed samples `manage.py models --check` counts, ours against the server's.
+SAMPLES = {
+    "English": "The quick brown fox jumps over the lazy dog near the river bank.",
+    "Korean": "빠른 갈색 여우가 강둑 근처에서 게으른 개를 뛰어넘습니다.",
+}
+
+
+def counter_describe(model: ModelConfig) -> str:
+    """One line saying how `model`'s tokens are counted."""
+    counter = counter_for(model)
+    kind = model.tokenizer
+    if kind == "model":
+        how = "the model's own vocabulary (exact)"
+    elif kind == "server":
+        how = (
+            f"the server's /tokenize (if it does not answer: {model.encoding} "
+            f"+{round(model.token_margin * 100)}%)"
+        )
+    elif kind == "huggingface":
+        how = f"{model.tokenizer_file} (exact)"
+    elif counter.exact:
+        how = f"{counter.name} (exact)"
+    else:
+        how = f"{counter.name} (estimated, {round(counter.margin * 100)}% of the window kept free)"
+    return f"{how}, {counter.per_message} tokens per message"
+
+
+def counter_compare(model: ModelConfig) -> dict[str, tuple[int, int | None]]:
+    """Our count of each sample against the server's own (None: it does not tokenize).
+
+    Raises TokenizerUnavailable, saying why, when the server cannot be asked.
+    """
+    ours = counter_for(model)
+    theirs = get_backend(model).text_counter() if get_backend(model).TOKENIZER else None
+    if theirs is None:
+        raise TokenizerUnavailable("this backend has no tokenizer to ask")
+    return {name: (ours.text(text), theirs(text)) for name, text in SAMPLES.items()}

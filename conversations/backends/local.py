@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import logging
 import threading
@@ -140,7 +141,10 @@ class LocalLlamaBackend(Backend):
         from llama_cpp import Llama
 
         _disable_extra_buffer_types(llama_cpp_lib)
-        return Llama(model_path=str(path), vocab_only=True, verbose=False)
+        vocabulary = Llama(model_path=str(path), vocab_only=True, verbose=False)
+        # Freed before the interpreter tears llama.cpp's bindings down.
+        atexit.register(vocabulary.close)
+        return vocabulary
 
     def load(self) -> None:
         """Load the weights once; later calls return at once."""
