@@ -23,7 +23,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from conversations.models import Conversation, Message
+from conversations.models import COST_QUANTUM, Conversation, Message
 from conversations.selectors import conversation_list_for_user, message_list
 
 FORMAT = "parley.conversations.v1"
@@ -33,7 +33,6 @@ IMPORT_MAX_BYTES = 10 * 1024 * 1024
 _TITLE_MAX = Conversation._meta.get_field("title").max_length
 _MODEL_ID_MAX = Conversation._meta.get_field("model_id").max_length
 _COST_MAX_DIGITS = Message._meta.get_field("cost").max_digits
-_COST_PLACES = Message._meta.get_field("cost").decimal_places
 # PositiveIntegerField fits a signed 32-bit integer on every database.
 _INT_MAX = 2_147_483_647
 
@@ -274,7 +273,7 @@ class _Fields:
         if not amount.is_finite() or amount < 0:
             problem = _("must be a cost of 0 or more, not %(value)r.") % {"value": value}
             raise self.fail(key, problem)
-        amount = amount.quantize(Decimal(1).scaleb(-_COST_PLACES))
+        amount = amount.quantize(COST_QUANTUM)
         if len(amount.as_tuple().digits) > _COST_MAX_DIGITS:
             raise self.fail(key, _("is too large: %(value)r.") % {"value": value})
         return amount

@@ -1,10 +1,15 @@
 import secrets
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+# Costs are in US dollars to this many places, everywhere they are computed or shown.
+COST_DECIMAL_PLACES = 8
+COST_QUANTUM = Decimal(1).scaleb(-COST_DECIMAL_PLACES)
 
 
 class Conversation(models.Model):
@@ -92,7 +97,9 @@ class Message(models.Model):
         default=False,
         help_text=_("The backend reported no usage; the figures are our own count."),
     )
-    cost = models.DecimalField(_("cost (USD)"), max_digits=14, decimal_places=8, default=0)
+    cost = models.DecimalField(
+        _("cost (USD)"), max_digits=14, decimal_places=COST_DECIMAL_PLACES, default=0
+    )
     time_to_first_token_ms = models.PositiveIntegerField(
         _("time to first token (ms)"), null=True, blank=True
     )

@@ -22,12 +22,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from conversations import exports, frames, search, selectors, services
+from conversations import engine, exports, frames, search, selectors, services
 from conversations.backends import UnknownModelError, get_catalog
 from conversations.context import PromptTooLongError, conversation_gauge
-from conversations.generation import conversation_group, conversation_publish, turn_submit
+from conversations.database import database_call
+from conversations.frames import PAGE
 
-PAGE = "conversations/conversation.html"
 ARCHIVED_PAGE_SIZE = 50
 
 
@@ -71,16 +71,16 @@ async def conversation_create(request: HtmxHttpRequest) -> HttpResponse:
     model_id = request.POST.get("model") or None
     system_prompt = request.POST.get("system_prompt", "")
     try:
-        conversation = await services.conversation_create_async(
+        conversation = await database_call(services.conversation_create)(
             owner=user, model_id=model_id, system_prompt=system_prompt
         )
     except (ValidationError, UnknownModelError) as exc:
         error = frames.refusal_text(exc)
         return await _home_with_error(request, user, error, content, system_prompt)
     try:
-        await turn_submit(conversation=conversation, content=content)
+        await engine.reply_to_question(conversation=conversation, content=content)
     except (ValidationError, PromptTooLongError) as exc:
-        await services.conversation_delete_async(conversation=conversation)
+        await database_call(services.conversation_delete)(conversation=conversation)
         error = frames.refusal_text(exc)
         return await _home_with_error(request, user, error, content, system_prompt)
     return redirect(conversation)
@@ -162,8 +162,9 @@ def conversation_settings(request: HtmxHttpRequest, public_id: str) -> HttpRespo
     conversation.refresh_from_db()
     if not error:
         # Every other open view of the conversation shows the change at once.
-        async_to_sync(conversation_publish)(
-            conversation_group(conversation.public_id), {"type": "conversation.settings_changed"}
+        async_to_sync(engine.conversation_publish)(
+            engine.conversation_group(conversation.public_id),
+            {"type": "conversation.settings_changed"},
         )
     if not request.htmx:
         if error:

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 from channels.db import database_sync_to_async
-from test_consumers import (
+from sockets import (
     connect,
     create_conversation,
     message_get,
@@ -18,6 +18,7 @@ from test_consumers import (
     read_until_text,
     receive_alert,
     replies_settle,  # noqa: F401 - autouse: replies end before the database is emptied
+    send_continue,
     send_message,
     send_stop,
 )
@@ -167,13 +168,6 @@ async def test_a_stopped_answer_is_billed_for_what_was_written(alice, upstream):
     assert message.input_tokens > 0 and message.cost > 0
 
 
-async def send_continue(socket, message_id: int) -> None:
-    """Send what the Continue button sends."""
-    await socket.send_json_to(
-        {"action": "continue", "message_id": str(message_id), "HEADERS": {"HX-Request": "true"}}
-    )
-
-
 async def test_continue_appends_to_the_same_message_and_adds_to_its_bill(alice, upstream):
     upstream.tokens = ["One", " two", " three"]
     upstream.finish_reason = "length"
@@ -201,9 +195,27 @@ async def test_continue_appends_to_the_same_message_and_adds_to_its_bill(alice, 
         {"role": "user", "content": "Count to six"},
         {"role": "assistant", "content": "One two three"},
     ]
-    # The views saw the text so far first, then only the new text.
-    assert second.streamed_text.endswith(" four five six.")
+    assert "One two three four five six." in second.final_frame
     assert await message_count_of(conversation) == 2
+
+
+async def test_a_view_shows_a_continued_answer_from_its_text_so_far(alice, upstream):
+    upstream.tokens = ["One", " two", " three"]
+    upstream.finish_reason = "length"
+    conversation = await create_conversation(alice)
+    socket = await connect(alice, conversation)
+    await send_message(socket, "Count")
+    first = await read_reply(socket)
+
+    more = [f" {n}" for n in range(4, 40)]
+    upstream.tokens, upstream.finish_reason, upstream.delay = more, "stop", 0.05
+    await send_continue(socket, first.message_id)
+    second = await read_reply(socket)
+    await socket.disconnect()
+
+    # Drawn from a snapshot holding the text so far, then only the new text.
+    assert second.snapshot is not None and second.snapshot.startswith("One two three")
+    assert second.streamed_text == "One two three" + "".join(more)
 
 
 async def test_only_a_cut_answer_can_be_continued(alice, upstream):

@@ -7,7 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 from history import add_message
-from test_consumers import connect, message_count, read_reply, receive_alert, send_message
+from sockets import connect, message_count, read_reply, receive_alert, send_message
 
 from accounts.models import UserLimits
 from conversations import quotas, services

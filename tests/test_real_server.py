@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pytest
 from servers import free_port
-from test_consumers import (
+from sockets import (
     connect,
     create_conversation,
     message_get,
     read_reply,
     read_until_text,
     replies_settle,  # noqa: F401 - autouse: replies end before the database is emptied
+    send_continue,
     send_message,
 )
-from test_finish import send_continue
 
 from conversations.backends.openai_compat import ServerTokenCounter
 from conversations.backends.registry import catalog_parse

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.test import Client
 from django.urls import reverse
 from history import add_message
-from test_consumers import (
+from sockets import (
     connect,
     create_conversation,
     read_reply,

@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 from history import add_message
-from test_consumers import connect, read_reply, send_message
+from sockets import connect, read_reply, send_message
 
 from conversations import services, titles
-from conversations.generation import conversation_group
+from conversations.engine import conversation_group
 from conversations.models import Conversation
 
 pytestmark = pytest.mark.django_db(transaction=True)
