@@ -51,6 +51,8 @@ class Window:
     newest_tokens: int = 0
     # History messages with an id up to this one do not fit and are not sent.
     left_out_up_to: int | None = None
+    # Messages up to this one are sent as the conversation's summary.
+    summarised_through: int | None = None
 
 
 def _budget(model: ModelConfig, counter: Counter) -> int:
@@ -59,22 +61,48 @@ def _budget(model: ModelConfig, counter: Counter) -> int:
     return budget - math.ceil(budget * counter.margin)
 
 
-def _history_queryset(conversation: Conversation, before_id: int | None = None):
+def _history_queryset(
+    conversation: Conversation, before_id: int | None = None, after_id: int | None = None
+):
     queryset = conversation.messages.filter(
         role__in=(Message.Role.USER, Message.Role.ASSISTANT),
         status__in=HISTORY_STATUSES,
         off_branch=False,
     ).exclude(content="")
+    if after_id is not None:
+        queryset = queryset.filter(id__gt=after_id)
     return queryset if before_id is None else queryset.filter(id__lt=before_id)
 
 
-def _counts_newest_first(conversation: Conversation, encoding: str, before_id: int | None):
+SUMMARY_HEADING = "Summary of the earlier part of this conversation:"
+
+
+def summary_in_force(conversation: Conversation, before_id: int | None = None) -> int | None:
+    """The message the conversation's summary covers up to, if it is to be sent; else None.
+
+    Only with memory on, a summary, and its last message still on the branch
+    shown (a branch change makes it stale until it is rebuilt) and before
+    `before_id` (a retried earlier question has less history).
+    """
+    through = conversation.summary_through_id
+    if not (conversation.memory_enabled and conversation.summary and through):
+        return None
+    if before_id is not None and through >= before_id:
+        return None
+    if not Message.objects.filter(pk=through, off_branch=False).exists():
+        return None
+    return through
+
+
+def _counts_newest_first(
+    conversation: Conversation, encoding: str, before_id: int | None, after_id: int | None = None
+):
     """Yield (id, tokens, role) newest first, counting (and storing) any missing counts.
 
     One query for the newest messages usually fills a window; a long window gets
     a second query for all the rest, so the number of queries stays constant.
     """
-    queryset = _history_queryset(conversation, before_id).order_by("-id")
+    queryset = _history_queryset(conversation, before_id, after_id).order_by("-id")
     fields = ("id", "token_count", "token_encoding", "role")
     rows = list(queryset.values_list(*fields)[:_FIRST_BATCH])
     yield from _with_counts(rows, encoding)
@@ -127,9 +155,16 @@ def window_build(
     budget = _budget(model, counter)
     used = 0
     window = Window(budget=budget, encoding=encoding)
-    if conversation.system_prompt:
-        window.messages.append({"role": "system", "content": conversation.system_prompt})
-        used += counter.message(role="system", content=conversation.system_prompt)
+    summarised = summary_in_force(conversation, before_id) if conversation.pk else None
+    system = conversation.system_prompt
+    if summarised is not None:
+        # Memory beyond the window: the summary stands in for what it covers.
+        summary = f"{SUMMARY_HEADING}\n{conversation.summary}"
+        system = f"{system}\n\n{summary}" if system else summary
+        window.summarised_through = summarised
+    if system:
+        window.messages.append({"role": "system", "content": system})
+        used += counter.message(role="system", content=system)
     if newest is not None:
         window.newest_tokens = counter.message(role="user", content=newest)
         used += window.newest_tokens
@@ -158,7 +193,8 @@ def window_build(
 
     chosen: list[tuple[int, int, str]] = []
     if conversation.pk is not None:
-        for message_id, tokens, role in _counts_newest_first(conversation, encoding, before_id):
+        history = _counts_newest_first(conversation, encoding, before_id, summarised)
+        for message_id, tokens, role in history:
             if used + tokens > budget:
                 window.left_out_up_to = message_id
                 break
@@ -170,6 +206,9 @@ def window_build(
         while chosen and chosen[-1][2] != Message.Role.USER:
             message_id, tokens, _role = chosen.pop()
             window.left_out_up_to, used = message_id, used - tokens
+    if summarised is not None and window.left_out_up_to is None:
+        # Everything after the summary fits: what it covers is still not sent as is.
+        window.left_out_up_to = summarised
     chosen_ids = [message_id for message_id, _tokens, _role in reversed(chosen)]
 
     if chosen_ids and with_texts:

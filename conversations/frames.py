@@ -151,6 +151,7 @@ def settings_changed(*, conversation: Conversation) -> tuple[str, int | None]:
 
     Returns the frame and the window boundary it shows.
     """
+    conversation.refresh_from_db(fields=["memory_enabled", "summary", "summary_through"])
     gauge = _gauge(conversation)
     boundary = gauge.left_out_up_to if gauge else None
     catalog = get_catalog()

@@ -40,6 +40,18 @@ class Conversation(models.Model):
     # on the Archived page) or neither; services keep the two apart.
     pinned_at = models.DateTimeField(_("pinned"), null=True, blank=True)
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
+    # Memory beyond the window (off by default): a model-written summary of the
+    # messages of the branch up to `summary_through`, sent in their place.
+    memory_enabled = models.BooleanField(_("remember earlier messages"), default=False)
+    summary = models.TextField(_("summary of earlier messages"), blank=True)
+    summary_through = models.ForeignKey(
+        "Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("summarised through"),
+    )
 
     class Meta:
         verbose_name = _("conversation")

@@ -155,6 +155,11 @@ def conversation_settings(request: HtmxHttpRequest, public_id: str) -> HttpRespo
             services.conversation_set_system_prompt(
                 conversation=conversation, system_prompt=request.POST["system_prompt"]
             )
+        if "memory" in request.POST:
+            # A hidden "off" comes before the checkbox's "on": the last value counts.
+            services.conversation_set_memory(
+                conversation=conversation, enabled=request.POST.getlist("memory")[-1] == "on"
+            )
     except ValidationError as exc:
         error = exc.messages[0]
     except UnknownModelError as exc:
@@ -162,6 +167,37 @@ def conversation_settings(request: HtmxHttpRequest, public_id: str) -> HttpRespo
     conversation.refresh_from_db()
     if not error:
         # Every other open view of the conversation shows the change at once.
+        async_to_sync(engine.conversation_publish)(
+            engine.conversation_group(conversation.public_id),
+            {"type": "conversation.settings_changed"},
+        )
+    if not request.htmx:
+        if error:
+            flash.error(request, error)
+        return redirect(conversation)
+    messages = list(selectors.message_list(conversation=conversation))
+    context = _conversation_context(
+        request.user, conversation, chat_messages=messages, alert=error, oob=True
+    )
+    return render(request, f"{PAGE}#settings-frame", context, status=400 if error else 200)
+
+
+@require_POST
+def conversation_summary(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Edit or delete the summary of earlier messages (memory beyond the window)."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    error = ""
+    try:
+        if request.POST.get("delete"):
+            services.conversation_summary_delete(conversation=conversation)
+        else:
+            services.conversation_summary_edit(
+                conversation=conversation, summary=request.POST.get("summary", "")
+            )
+    except ValidationError as exc:
+        error = exc.messages[0]
+    conversation.refresh_from_db()
+    if not error:
         async_to_sync(engine.conversation_publish)(
             engine.conversation_group(conversation.public_id),
             {"type": "conversation.settings_changed"},

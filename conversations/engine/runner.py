@@ -50,6 +50,8 @@ class ReplyOutcome:
     status: str
     # The answer to a conversation's first question (the one that may name it).
     first_answer: bool
+    # The conversation keeps a summary of what falls out of its window.
+    memory: bool = False
 
 
 # Called, in the reply's task, after each reply ended and was saved.
@@ -359,6 +361,7 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
             group=reply.group,
             status=status,
             first_answer=turn.user_message.parent_id is None and turn.continued is None,
+            memory=turn.memory,
         )
         for listener in _finish_listeners:
             try:

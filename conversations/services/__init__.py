@@ -16,6 +16,15 @@ from conversations.services.conversations import (
     model_for_new_conversation,
     require_usable,
 )
+from conversations.services.memory import (
+    SUMMARY_MAX_TOKENS,
+    SummaryRequest,
+    conversation_set_memory,
+    conversation_summary_delete,
+    conversation_summary_edit,
+    conversation_summary_from_model,
+    summary_request,
+)
 from conversations.services.replies import (
     CHECKPOINT_BATCH,
     cost_compute,
@@ -50,9 +59,11 @@ from conversations.services.turns import (
 
 __all__ = [
     "CHECKPOINT_BATCH",
+    "SUMMARY_MAX_TOKENS",
     "TITLE_EXCERPT_CHARS",
     "TITLE_INSTRUCTIONS",
     "TITLE_LENGTH",
+    "SummaryRequest",
     "TitleRequest",
     "Turn",
     "branch_switch",
@@ -61,8 +72,12 @@ __all__ = [
     "conversation_delete",
     "conversation_pin",
     "conversation_rename",
+    "conversation_set_memory",
     "conversation_set_model",
     "conversation_set_system_prompt",
+    "conversation_summary_delete",
+    "conversation_summary_edit",
+    "conversation_summary_from_model",
     "conversation_title_from_model",
     "cost_compute",
     "message_finish",
@@ -76,6 +91,7 @@ __all__ = [
     "shared_link_fork",
     "shared_link_revoke",
     "shared_link_share",
+    "summary_request",
     "title_clean",
     "title_request",
     "turn_continue",

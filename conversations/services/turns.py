@@ -39,6 +39,8 @@ class Turn:
     continued: Message | None = None
     # The turn brought the conversation back from the archive.
     unarchived: bool = False
+    # The conversation keeps a summary of what falls out of the window.
+    memory: bool = False
 
 
 def message_validate(content: str) -> str:
@@ -144,6 +146,7 @@ def _turn_create(
         conversation.title = first_words
         conversation.title_source = Conversation.TitleSource.MESSAGE
     return Turn(
+        memory=conversation.memory_enabled,
         user_message=user_message,
         assistant_message=assistant_message,
         model=model,
@@ -178,13 +181,23 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
 
 
 def _settings_current(conversation: Conversation) -> None:
-    """Read the model, system prompt and archive state as saved now.
+    """Read the model, system prompt, archive state and summary as saved now.
 
     A socket holds its conversation from when it opened; the header (in this
     tab or another) may have changed either since, and the very next message
     must follow the change.
     """
-    conversation.refresh_from_db(fields=["model_id", "system_prompt", "archived_at", "pinned_at"])
+    conversation.refresh_from_db(
+        fields=[
+            "model_id",
+            "system_prompt",
+            "archived_at",
+            "pinned_at",
+            "memory_enabled",
+            "summary",
+            "summary_through",
+        ]
+    )
 
 
 def _branch_message(conversation: Conversation, message_id: int, role: str) -> Message:
@@ -254,6 +267,7 @@ def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
         )
         conversation.save(update_fields=["updated_at"])
     return Turn(
+        memory=conversation.memory_enabled,
         user_message=question,
         assistant_message=assistant_message,
         model=model,
@@ -297,6 +311,7 @@ def turn_continue(*, conversation: Conversation, message_id: int) -> Turn:
     earlier = copy.copy(answer)
     answer.status, answer.model_id = Message.Status.STREAMING, model.id
     return Turn(
+        memory=conversation.memory_enabled,
         user_message=question,
         assistant_message=answer,
         model=model,
