@@ -29,7 +29,7 @@ from django.utils.translation import ngettext
 
 from conversations.backends import get_catalog
 from conversations.exports import conversations_export_for_admin
-from conversations.models import COST_QUANTUM, Conversation, Message, SharedLink
+from conversations.models import COST_QUANTUM, Conversation, Message, SharedLink, UsageRecord
 from conversations.selectors import message_list
 from conversations.services import shared_link_revoke
 from conversations.usage import (
@@ -401,4 +401,32 @@ class SharedLinkAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    """The usage ledger: every request to a model, read-only."""
+
+    list_display = (
+        "created_at",
+        "user",
+        "kind",
+        "channel",
+        "model_id",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "usage_estimated",
+    )
+    list_filter = ("kind", "channel", "model_id", "usage_estimated", "created_at")
+    search_fields = ("user__username", "model_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    readonly_fields = tuple(field.name for field in UsageRecord._meta.fields)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

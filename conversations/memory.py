@@ -8,7 +8,7 @@ import asyncio
 import logging
 
 from conversations import engine, services
-from conversations.backends import BackendError, get_backend
+from conversations.backends import BackendError, Usage, get_backend
 from conversations.database import database_call
 from conversations.models import Message
 
@@ -37,12 +37,15 @@ async def summary_update(*, message_id: int, group: str) -> bool:
     if request is None:
         return False
     parts: list[str] = []
+    usage: Usage | None = None
     try:
         async with asyncio.timeout(SUMMARY_TIMEOUT_SECONDS):
             async for event in get_backend(request.model).stream(
                 messages=request.messages, max_tokens=services.SUMMARY_MAX_TOKENS
             ):
-                if isinstance(event, str):
+                if isinstance(event, Usage):
+                    usage = event
+                elif isinstance(event, str):
                     parts.append(event)
     except (BackendError, TimeoutError) as exc:
         logger.warning("summary after answer %s not written: %s", message_id, exc)
@@ -50,6 +53,10 @@ async def summary_update(*, message_id: int, group: str) -> bool:
     except Exception:
         logger.exception("summary after answer %s failed", message_id)
         return False
+    finally:
+        await database_call(services.summary_request_close)(
+            request=request, usage=usage, reply="".join(parts)
+        )
     changed = await database_call(services.conversation_summary_from_model)(
         request=request, summary="".join(parts)
     )

@@ -13,7 +13,7 @@ import logging
 from django.conf import settings
 
 from conversations import engine, services
-from conversations.backends import BackendError, get_backend
+from conversations.backends import BackendError, Usage, get_backend
 from conversations.database import database_call
 from conversations.models import Message
 
@@ -50,12 +50,15 @@ async def title_write(*, message_id: int, group: str) -> bool:
     if request is None:
         return False
     parts: list[str] = []
+    usage: Usage | None = None
     try:
         async with asyncio.timeout(TITLE_TIMEOUT_SECONDS):
             async for event in get_backend(request.model).stream(
                 messages=request.messages, max_tokens=TITLE_MAX_TOKENS
             ):
-                if isinstance(event, str):
+                if isinstance(event, Usage):
+                    usage = event
+                elif isinstance(event, str):
                     parts.append(event)
     except (BackendError, TimeoutError) as exc:
         logger.warning("title for answer %s not written: %s", message_id, exc)
@@ -63,6 +66,10 @@ async def title_write(*, message_id: int, group: str) -> bool:
     except Exception:
         logger.exception("title for answer %s failed", message_id)
         return False
+    finally:
+        await database_call(services.title_request_close)(
+            request=request, usage=usage, reply="".join(parts)
+        )
     changed = await database_call(services.conversation_title_from_model)(
         conversation_id=request.conversation_id, title="".join(parts)
     )

@@ -1,8 +1,9 @@
-"""Reads for the usage report: what the answers cost, per day, user and model.
+"""Reads for the usage report: what the requests to models cost, per day, user and model.
 
-A request is one assistant message, whatever its status (an answer that failed
-or was stopped was still asked of the model). Dates are whole days in the
-current time zone, both ends included. Everything is summed by the database.
+Read from the usage ledger (UsageRecord): one row per request to a model,
+whatever asked (a question, a regeneration, an edit, a title) and however it
+ended. Dates are whole days in the current time zone, both ends included.
+Everything is summed by the database.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import COST_QUANTUM, Conversation, Message
+from conversations.models import COST_QUANTUM, Conversation, UsageRecord
 
 # Wider than Message.cost: a sum over months may outgrow one message's digits.
 _COST_SUM = DecimalField(max_digits=24, decimal_places=8)
@@ -75,24 +76,23 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _answers(*, since: date, until: date) -> QuerySet[Message]:
-    """Assistant messages written from the start of `since` to the end of `until`."""
-    return Message.objects.filter(
-        role=Message.Role.ASSISTANT,
+def _requests(*, since: date, until: date) -> QuerySet[UsageRecord]:
+    """Requests sent from the start of `since` to the end of `until`."""
+    return UsageRecord.objects.filter(
         created_at__gte=_day_start(since),
         created_at__lt=_day_start(until + timedelta(days=1)),
     ).order_by()
 
 
 def usage_total(*, since: date, until: date) -> Usage:
-    """Sum every answer of the period."""
-    return Usage(**_sums(_answers(since=since, until=until).aggregate(**_SUMS)))
+    """Sum every request of the period."""
+    return Usage(**_sums(_requests(since=since, until=until).aggregate(**_SUMS)))
 
 
 def usage_by_day(*, since: date, until: date) -> list[DayUsage]:
-    """Sum the answers of each day that has any, oldest day first."""
+    """Sum the requests of each day that has any, oldest day first."""
     rows = (
-        _answers(since=since, until=until)
+        _requests(since=since, until=until)
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(**_SUMS)
@@ -102,17 +102,17 @@ def usage_by_day(*, since: date, until: date) -> list[DayUsage]:
 
 
 def usage_by_user(*, since: date, until: date) -> list[UserUsage]:
-    """Sum the answers of each conversation owner, biggest spender first."""
+    """Sum the requests of each user, biggest spender first."""
     rows = (
-        _answers(since=since, until=until)
-        .values("conversation__owner_id", "conversation__owner__username")
+        _requests(since=since, until=until)
+        .values("user_id", "user__username")
         .annotate(**_SUMS)
-        .order_by("-total_cost", "conversation__owner__username")
+        .order_by("-total_cost", "user__username")
     )
     return [
         UserUsage(
-            user_id=row["conversation__owner_id"],
-            username=row["conversation__owner__username"],
+            user_id=row["user_id"],
+            username=row["user__username"],
             **_sums(row),
         )
         for row in rows
@@ -120,9 +120,9 @@ def usage_by_user(*, since: date, until: date) -> list[UserUsage]:
 
 
 def usage_by_model(*, since: date, until: date) -> list[ModelUsage]:
-    """Sum the answers of each model that wrote them, most expensive first."""
+    """Sum the requests of each model, most expensive first."""
     rows = (
-        _answers(since=since, until=until)
+        _requests(since=since, until=until)
         .values("model_id")
         .annotate(**_SUMS)
         .order_by("-total_cost", "model_id")
@@ -131,9 +131,9 @@ def usage_by_model(*, since: date, until: date) -> list[ModelUsage]:
 
 
 def usage_of_conversation(*, conversation: Conversation) -> Usage:
-    """Sum every answer of one conversation."""
-    answers = conversation.messages.filter(role=Message.Role.ASSISTANT).order_by()
-    return Usage(**_sums(answers.aggregate(**_SUMS)))
+    """Sum every request made for one conversation."""
+    requests = UsageRecord.objects.filter(conversation=conversation).order_by()
+    return Usage(**_sums(requests.aggregate(**_SUMS)))
 
 
 # The usage chart of the admin report ------------------------------------

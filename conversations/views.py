@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_not_required
@@ -90,7 +90,8 @@ async def _home_with_error(request, user, error, content, system_prompt) -> Http
     context = _page_context(
         user, chat_messages=[], alert=error, draft=content, draft_system_prompt=system_prompt
     )
-    return await sync_to_async(render)(request, PAGE, context, status=400)
+    # Rendering reads the sidebar and preferences: a database call like any other.
+    return await database_call(render)(request, PAGE, context, status=400)
 
 
 def _conversation_context(user, conversation, *, draft: str = "", **extra) -> dict:

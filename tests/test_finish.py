@@ -23,7 +23,7 @@ from sockets import (
     send_stop,
 )
 
-from conversations.models import Message
+from conversations.models import Message, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,6 +138,7 @@ async def test_a_refused_request_costs_nothing(alice, upstream, status):
 
     assert message.status == Message.Status.ERROR
     assert (message.input_tokens, message.output_tokens, message.cost) == (0, 0, Decimal(0))
+    assert await ledger_rows(message.pk) == [("question", 0, 0)]
 
 
 async def test_a_refused_request_with_reported_usage_is_billed_as_reported(alice, upstream):
@@ -196,6 +197,11 @@ async def test_continue_appends_to_the_same_message_and_adds_to_its_bill(alice, 
         {"role": "assistant", "content": "One two three"},
     ]
     assert "One two three four five six." in second.final_frame
+    # Two requests in the usage ledger, each with its own usage.
+    assert await ledger_rows(first.message_id) == [
+        ("question", 10, 3),
+        ("continue", 14, 3),
+    ]
     assert await message_count_of(conversation) == 2
 
 
@@ -230,6 +236,15 @@ async def test_only_a_cut_answer_can_be_continued(alice, upstream):
 
     assert "length limit can be continued" in alert
     assert len(upstream.chat_requests()) == 1
+
+
+@database_sync_to_async
+def ledger_rows(message_id: int) -> list[tuple[str, int, int]]:
+    return list(
+        UsageRecord.objects.filter(message_id=message_id)
+        .order_by("id")
+        .values_list("kind", "input_tokens", "output_tokens")
+    )
 
 
 @database_sync_to_async

@@ -19,7 +19,7 @@ from sockets import (
 from conversations import services
 from conversations.backends import get_model
 from conversations.context import SUMMARY_HEADING, window_build
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, UsageRecord
 
 LONG = "word " * 30  # ~34 tokens with framing: two of these fill "tiny"'s 77-token budget
 
@@ -104,6 +104,13 @@ def conversation_get(pk: int) -> Conversation:
     return Conversation.objects.get(pk=pk)
 
 
+@database_sync_to_async
+def summary_records(conversation_id: int) -> int:
+    return UsageRecord.objects.filter(
+        conversation_id=conversation_id, kind=UsageRecord.Kind.SUMMARY
+    ).count()
+
+
 async def summarised(pk: int) -> Conversation:
     """The conversation once its summary was written (bounded wait, no timing asserted)."""
     for _ in range(600):
@@ -129,6 +136,8 @@ async def test_after_an_answer_what_fell_out_is_summarised_and_then_sent(alice, 
     assert f"User: {messages[0].content}" in asked  # the oldest, out of the window
     assert conversation.summary == "Short answer."
     assert conversation.summary_through_id >= messages[0].pk
+    # A summary is a request like any other: in the usage ledger.
+    assert await summary_records(conversation.pk) == 1
 
     upstream.tokens = ["Fine."]
     await send_message(socket, "And now?")

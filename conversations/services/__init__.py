@@ -16,6 +16,12 @@ from conversations.services.conversations import (
     model_for_new_conversation,
     require_usable,
 )
+from conversations.services.ledger import (
+    cost_compute,
+    usage_record_close,
+    usage_record_close_with,
+    usage_record_open,
+)
 from conversations.services.memory import (
     SUMMARY_MAX_TOKENS,
     SummaryRequest,
@@ -24,10 +30,10 @@ from conversations.services.memory import (
     conversation_summary_edit,
     conversation_summary_from_model,
     summary_request,
+    summary_request_close,
 )
 from conversations.services.replies import (
     CHECKPOINT_BATCH,
-    cost_compute,
     message_finish,
     messages_checkpoint,
     messages_interrupt,
@@ -46,6 +52,7 @@ from conversations.services.titles import (
     conversation_title_from_model,
     title_clean,
     title_request,
+    title_request_close,
 )
 from conversations.services.turns import (
     Turn,
@@ -92,10 +99,15 @@ __all__ = [
     "shared_link_revoke",
     "shared_link_share",
     "summary_request",
+    "summary_request_close",
     "title_clean",
     "title_request",
+    "title_request_close",
     "turn_continue",
     "turn_edit",
     "turn_regenerate",
     "turn_start",
+    "usage_record_close",
+    "usage_record_close_with",
+    "usage_record_open",
 ]

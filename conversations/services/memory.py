@@ -17,9 +17,12 @@ from django.core.exceptions import ValidationError
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
-from conversations.backends import ModelConfig, get_catalog
+from conversations.backends import ModelConfig, Usage, get_catalog
 from conversations.context import HISTORY_STATUSES, summary_in_force, window_build
-from conversations.models import Conversation, Message
+from conversations.counters import counter_for
+from conversations.models import Conversation, Message, UsageRecord
+from conversations.quotas import QuotaExceededError, quota_check
+from conversations.services.ledger import usage_record_close_with, usage_record_open
 
 SUMMARY_MAX_TOKENS = 400
 # Characters of each message and of the whole transcript a summary request carries.
@@ -78,13 +81,17 @@ class SummaryRequest:
     through_id: int
     # The summary it builds on (None: from the start), so that an edit meanwhile wins.
     base_summary: str | None
+    # Its row in the usage ledger, opened as the request is made.
+    usage_record_id: int
 
 
 def summary_request(*, message_id: int) -> SummaryRequest | None:
     """What to ask a model once `message_id`, an answer, ended; None when nothing is due.
 
     Due when memory is on and messages of the branch fall out of the next
-    request's window beyond what the summary already covers.
+    request's window beyond what the summary already covers, and the owner is
+    within their limits (a summary is a request like any other: it is written
+    in the usage ledger).
     """
     answer = Message.objects.select_related("conversation").filter(pk=message_id).first()
     if answer is None or not answer.conversation.memory_enabled:
@@ -119,11 +126,22 @@ def summary_request(*, message_id: int) -> SummaryRequest | None:
     )
     # The newest of what fell out matters most to what follows: keep the end.
     transcript = transcript[-SUMMARY_TRANSCRIPT_CHARS:]
+    try:
+        quota_check(user=conversation.owner)
+    except QuotaExceededError:
+        return None
     parts = []
     if covered is not None:
         parts.append(f"Summary so far:\n{conversation.summary}")
     parts.append(f"Conversation:\n{transcript}")
+    record = usage_record_open(
+        user_id=conversation.owner_id,
+        conversation=conversation,
+        model_id=model.id,
+        kind=UsageRecord.Kind.SUMMARY,
+    )
     return SummaryRequest(
+        usage_record_id=record.pk,
         conversation_id=conversation.pk,
         model=model,
         messages=[
@@ -132,6 +150,24 @@ def summary_request(*, message_id: int) -> SummaryRequest | None:
         ],
         through_id=boundary,
         base_summary=conversation.summary if covered is not None else None,
+    )
+
+
+def summary_request_close(*, request: SummaryRequest, usage: Usage | None, reply: str) -> None:
+    """Record what a summary request used: the upstream's usage, else our own count.
+
+    A request that produced nothing and reported nothing costs nothing.
+    """
+    counter = counter_for(request.model)
+    estimate = (0, 0)
+    if reply:
+        prompt = sum(
+            counter.message(role=message["role"], content=message["content"])
+            for message in request.messages
+        )
+        estimate = (prompt, counter.text(reply))
+    usage_record_close_with(
+        record_id=request.usage_record_id, model=request.model, usage=usage, estimate=estimate
     )
 
 

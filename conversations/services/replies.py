@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Case, TextField, Value, When
@@ -11,7 +10,8 @@ from django.utils import timezone
 
 from conversations.backends import ModelConfig, Usage
 from conversations.counters import counter_for
-from conversations.models import COST_QUANTUM, Conversation, Message
+from conversations.models import Conversation, Message, UsageRecord
+from conversations.services.ledger import cost_compute, usage_record_close
 
 CHECKPOINT_BATCH = 200
 
@@ -68,15 +68,6 @@ def messages_interrupt_stale(
     return ids
 
 
-def cost_compute(*, model: ModelConfig, input_tokens: int, output_tokens: int) -> Decimal:
-    """Price a request from the catalog's per-1K prices."""
-    cost = (
-        Decimal(input_tokens) * model.price_input_per_1k
-        + Decimal(output_tokens) * model.price_output_per_1k
-    ) / 1000
-    return cost.quantize(COST_QUANTUM)
-
-
 def message_finish(
     *,
     message_id: int,
@@ -112,6 +103,20 @@ def message_finish(
     else:
         input_tokens, output_tokens, estimated = usage.input_tokens, usage.output_tokens, False
     cost = cost_compute(model=model, input_tokens=input_tokens, output_tokens=output_tokens)
+    # The ledger's row of this request: by its reply, or, for a continuation,
+    # the row of this request only (the answer's first request has its own).
+    record = {"message_id": message_id}
+    if continued is not None:
+        open_row = UsageRecord.objects.filter(message_id=message_id, finished_at__isnull=True)
+        record = {"record_id": open_row.values_list("pk", flat=True).last()}
+    usage_record_close(
+        **record,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        estimated=estimated,
+        cost=cost,
+    )
     if continued is not None:
         input_tokens += continued.input_tokens or 0
         output_tokens += continued.output_tokens or 0

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.text import Truncator
 
-from conversations.backends import ModelConfig, get_catalog
-from conversations.models import Conversation, Message
+from conversations.backends import ModelConfig, Usage, get_catalog
+from conversations.models import Conversation, Message, UsageRecord
+from conversations.quotas import QuotaExceededError, quota_check
 from conversations.services.conversations import TITLE_LENGTH
+from conversations.services.ledger import usage_record_close_with, usage_record_open
+from conversations.tokens import encoding_resolved_name, message_token_count, text_token_count
 
 TITLE_EXCERPT_CHARS = 1_500
 TITLE_INSTRUCTIONS = (
@@ -25,6 +28,8 @@ class TitleRequest:
     conversation_id: int
     model: ModelConfig
     messages: list[dict[str, str]]
+    # Its row in the usage ledger, opened as the request is made.
+    usage_record_id: int
 
 
 def title_request(*, message_id: int) -> TitleRequest | None:
@@ -32,7 +37,9 @@ def title_request(*, message_id: int) -> TitleRequest | None:
 
     None when no title is wanted: the answer is not the first of its
     conversation, the title is not the first message's words (the owner chose
-    one, or a model already wrote it), or the title model cannot be used now.
+    one, or a model already wrote it), the title model cannot be used now, or
+    the owner reached a limit (a title is a request like any other). Otherwise
+    the request is written in the usage ledger.
     """
     answer = (
         Message.objects.select_related("parent", "conversation")
@@ -47,15 +54,44 @@ def title_request(*, message_id: int) -> TitleRequest | None:
     model = get_catalog().models.get(settings.PARLEY_TITLE_MODEL or conversation.model_id)
     if model is None or not model.usable or not model.writes_titles:
         return None
+    try:
+        quota_check(user=conversation.owner)
+    except QuotaExceededError:
+        return None
     excerpt = Truncator(answer.parent.content).chars(TITLE_EXCERPT_CHARS)
     reply = Truncator(answer.content).chars(TITLE_EXCERPT_CHARS)
+    record = usage_record_open(
+        user_id=conversation.owner_id,
+        conversation=conversation,
+        model_id=model.id,
+        kind=UsageRecord.Kind.TITLE,
+    )
     return TitleRequest(
         conversation_id=conversation.pk,
         model=model,
+        usage_record_id=record.pk,
         messages=[
             {"role": "system", "content": TITLE_INSTRUCTIONS},
             {"role": "user", "content": f"User: {excerpt}\n\nAssistant: {reply}"},
         ],
+    )
+
+
+def title_request_close(*, request: TitleRequest, usage: Usage | None, reply: str) -> None:
+    """Record what a title request used: the upstream's usage, else our own count.
+
+    A request that produced nothing and reported nothing costs nothing.
+    """
+    encoding = encoding_resolved_name(request.model.encoding)
+    estimate = (0, 0)
+    if reply:
+        prompt = sum(
+            message_token_count(role=message["role"], content=message["content"], encoding=encoding)
+            for message in request.messages
+        )
+        estimate = (prompt, text_token_count(reply, encoding=encoding))
+    usage_record_close_with(
+        record_id=request.usage_record_id, model=request.model, usage=usage, estimate=estimate
     )
 
 

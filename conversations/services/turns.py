@@ -19,9 +19,10 @@ from django.utils.translation import gettext as _
 
 from conversations.backends import ModelConfig, get_model
 from conversations.context import Window, window_build
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, UsageRecord
 from conversations.quotas import quota_check
 from conversations.services.conversations import TITLE_LENGTH, require_usable
+from conversations.services.ledger import usage_record_open
 
 
 @dataclass
@@ -109,6 +110,7 @@ def _turn_create(
     window: Window,
     content: str,
     parent_id: int | None,
+    kind: str,
 ) -> Turn:
     user_message = Message.objects.create(
         conversation=conversation,
@@ -124,6 +126,13 @@ def _turn_create(
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         model_id=model.id,
+    )
+    usage_record_open(
+        user_id=conversation.owner_id,
+        conversation=conversation,
+        message=assistant_message,
+        model_id=model.id,
+        kind=kind,
     )
     # One statement, decided by the row as it is now (the object may be older:
     # a websocket holds it): writing brings an archived conversation back to
@@ -177,6 +186,7 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
             window=window,
             content=content,
             parent_id=_branch_leaf_when_idle(conversation),
+            kind=UsageRecord.Kind.QUESTION,
         )
 
 
@@ -232,6 +242,7 @@ def turn_edit(*, conversation: Conversation, message_id: int, content: str) -> T
             window=window,
             content=content,
             parent_id=original.parent_id,
+            kind=UsageRecord.Kind.EDIT,
         )
 
 
@@ -264,6 +275,13 @@ def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
             role=Message.Role.ASSISTANT,
             status=Message.Status.STREAMING,
             model_id=model.id,
+        )
+        usage_record_open(
+            user_id=conversation.owner_id,
+            conversation=conversation,
+            message=assistant_message,
+            model_id=model.id,
+            kind=UsageRecord.Kind.REGENERATE,
         )
         conversation.save(update_fields=["updated_at"])
     return Turn(
@@ -307,6 +325,13 @@ def turn_continue(*, conversation: Conversation, message_id: int) -> Turn:
             status=Message.Status.STREAMING, model_id=model.id, updated_at=timezone.now()
         ):
             raise ValidationError(_("This answer is still being written."))
+        usage_record_open(
+            user_id=conversation.owner_id,
+            conversation=conversation,
+            message=answer,
+            model_id=model.id,
+            kind=UsageRecord.Kind.CONTINUE,
+        )
         conversation.save(update_fields=["updated_at"])
     earlier = copy.copy(answer)
     answer.status, answer.model_id = Message.Status.STREAMING, model.id

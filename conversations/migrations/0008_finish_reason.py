@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0006_conversation_title_source'),
+        ('conversations', '0007_usage_record'),
     ]
 
     operations = [
