@@ -49,6 +49,8 @@ MODELS = (
             "context_window": 4096,
             "max_output_tokens": 1024,
             "base_url": "http://x",
+            # Stands for an OpenAI model: counted exactly, no estimate margin.
+            "tokenizer": "tiktoken",
         }
     ),
     model_build(
@@ -60,6 +62,8 @@ MODELS = (
             "context_window": 128_000,
             "max_output_tokens": 4096,
             "base_url": "http://x",
+            # Stands for an OpenAI model: counted exactly, no estimate margin.
+            "tokenizer": "tiktoken",
         }
     ),
 )
