@@ -295,3 +295,10 @@ PARLEY_SHARE_REQUIRES_LOGIN = envbool("PARLEY_SHARE_REQUIRES_LOGIN", False)
 # When the server starts: load local models, and mark answers left half-written
 # by a dead process as interrupted (tests/conftest.py switches this off).
 PARLEY_STARTUP_TASKS = envbool("PARLEY_STARTUP_TASKS", True)
+
+# Comparisons: a model is ranked on the leaderboard from this many votes on;
+# one account casts at most this many votes a day (0: no cap).
+PARLEY_LEADERBOARD_MIN_VOTES = envint("PARLEY_LEADERBOARD_MIN_VOTES", 20)
+PARLEY_VOTES_PER_DAY = envint("PARLEY_VOTES_PER_DAY", 50)
+# Seconds a computed leaderboard is reused (a new vote recomputes it at once).
+PARLEY_LEADERBOARD_CACHE_SECONDS = envint("PARLEY_LEADERBOARD_CACHE_SECONDS", 600)

@@ -66,8 +66,11 @@ def _wait(delta: timedelta) -> str:
     }
 
 
-def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
-    """Raise QuotaExceededError if the user may not send a message now."""
+def quota_check(*, user: AbstractBaseUser, now: datetime | None = None, requests: int = 1) -> None:
+    """Raise QuotaExceededError if the user may not send `requests` requests now.
+
+    A comparison sends one request per model at once: all of them must fit.
+    """
     now = now or timezone.now()
     limits = limits_for(user=user)
     mine = UsageRecord.objects.filter(user=user).order_by()
@@ -78,8 +81,8 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
             .order_by("created_at")
             .values_list("created_at", flat=True)[: limits.messages_per_minute]
         )
-        if len(recent) >= limits.messages_per_minute:
-            resets = recent[0] + timedelta(minutes=1)
+        if len(recent) + requests > limits.messages_per_minute:
+            resets = (recent[0] if recent else now) + timedelta(minutes=1)
             raise QuotaExceededError(
                 _(
                     "You reached your limit of %(limit)s messages per minute. "

@@ -284,7 +284,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             cfg = {**cfg, "stream_shape": shape}
         model = body.get("model") or (cfg["models"][0] if cfg["models"] else "fake-model")
-        tokens = list(cfg["tokens"])
+        tokens = list(cfg["model_tokens"].get(model, cfg["tokens"]))
+        cfg["delay"] = cfg["model_delays"].get(model, cfg["delay"])
         finish_reason = cfg["finish_reason"]
         # As OpenAI does: stop at the requested maximum, saying so.
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -519,6 +520,10 @@ class FakeOpenAI:
         # Paths that tokenize (a word is a token): llama.cpp's and vLLM's, and
         # llama-cpp-python's. Empty: a server without tokenization (404).
         "tokenize_paths": ("/tokenize", "/extras/tokenize"),
+        # Per requested model name: its own "delay" and "tokens" (several models
+        # answering at once, at different speeds, with different texts).
+        "model_delays": {},
+        "model_tokens": {},
     }
 
     def __init__(self, **settings: Any) -> None:

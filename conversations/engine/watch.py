@@ -50,6 +50,14 @@ class TurnStarted:
 
 
 @dataclass(frozen=True)
+class ComparisonStarted:
+    """A question went to several models at once: the branch is to be drawn again."""
+
+    comparison_id: int
+    assistant_message_ids: list[int]
+
+
+@dataclass(frozen=True)
 class ReplyText:
     """Text of a running reply: all of it so far (`replace`), or the next piece."""
 
@@ -86,11 +94,18 @@ class Retitled:
 
 @dataclass(frozen=True)
 class SettingsChanged:
-    """The conversation's model or system prompt changed (in another view)."""
+    """The conversation's model, system prompt or summary changed (in another view)."""
 
 
 WatchEvent = (
-    TurnStarted | ReplyText | ReplyQueued | ReplyEnded | BranchSwitched | Retitled | SettingsChanged
+    TurnStarted
+    | ComparisonStarted
+    | ReplyText
+    | ReplyQueued
+    | ReplyEnded
+    | BranchSwitched
+    | Retitled
+    | SettingsChanged
 )
 
 
@@ -189,6 +204,16 @@ class ConversationWatch:
         # answer already has text, which the drawing (made empty) leaves out.
         return message_id not in ended and (event.redraw or reply_snapshot(message_id) is None)
 
+    def comparison_drawn(self, event: ComparisonStarted, *, ended: list[int]) -> list[int]:
+        """Note that a comparison was drawn; return the replies to follow (as `turn_drawn`)."""
+        for message_id in ended:
+            self.shown_seq[message_id] = ALL_SHOWN
+        return [
+            message_id
+            for message_id in event.assistant_message_ids
+            if message_id not in ended and reply_snapshot(message_id) is None
+        ]
+
     def ended(self, message_id: int, message: Message | None = None) -> ReplyEnded:
         """Forget a reply's ordering state: it ended (and is drawn whole)."""
         self.shown_seq.pop(message_id, None)
@@ -221,6 +246,13 @@ class ConversationWatch:
                     messages=event.get("messages"),
                     unarchived=bool(event.get("unarchived")),
                 )
+            ]
+        if kind == "comparison.started":
+            ids = list(event["assistant_message_ids"])
+            for message_id in ids:
+                self.shown_seq[message_id] = 0
+            return [
+                ComparisonStarted(comparison_id=event["comparison_id"], assistant_message_ids=ids)
             ]
         if kind == "generation.delta":
             message_id, seq = event["message_id"], event["seq"]

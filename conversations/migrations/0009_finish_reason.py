@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_usage_record'),
+        ('conversations', '0008_comparisons'),
     ]
 
     operations = [
