@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "accounts",
     "conversations",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -295,6 +296,10 @@ PARLEY_SHARE_REQUIRES_LOGIN = envbool("PARLEY_SHARE_REQUIRES_LOGIN", False)
 # When the server starts: load local models, and mark answers left half-written
 # by a dead process as interrupted (tests/conftest.py switches this off).
 PARLEY_STARTUP_TASKS = envbool("PARLEY_STARTUP_TASKS", True)
+# The OpenAI-compatible API (/v1). No CORS unless origins are listed, e.g.
+# "https://tools.example.com"; failed key attempts per client address and minute.
+PARLEY_API_CORS_ORIGINS = envlist("PARLEY_API_CORS_ORIGINS", [])
+PARLEY_API_FAILED_KEYS_PER_MINUTE = envint("PARLEY_API_FAILED_KEYS_PER_MINUTE", 10)
 
 # Comparisons: a model is ranked on the leaderboard from this many votes on;
 # one account casts at most this many votes a day (0: no cap).

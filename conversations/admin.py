@@ -41,7 +41,9 @@ from conversations.selectors import message_list
 from conversations.services import shared_link_revoke
 from conversations.usage import (
     CHART_METRICS,
+    usage_by_channel,
     usage_by_day,
+    usage_by_key,
     usage_by_model,
     usage_by_user,
     usage_chart,
@@ -116,6 +118,8 @@ USAGE_TABLES = {
     "day": ("day", usage_by_day, lambda row: f"{row.day:%Y-%m-%d}"),
     "user": ("user", usage_by_user, lambda row: row.username),
     "model": ("model", usage_by_model, lambda row: row.model_id),
+    "channel": ("channel", usage_by_channel, lambda row: row.channel),
+    "key": ("api_key", usage_by_key, lambda row: row.key_prefix),
 }
 
 
@@ -240,6 +244,8 @@ class ConversationAdmin(admin.ModelAdmin):
             by_day=by_day,
             by_user=usage_by_user(since=since, until=until),
             by_model=usage_by_model(since=since, until=until),
+            by_channel=usage_by_channel(since=since, until=until),
+            by_key=usage_by_key(since=since, until=until),
             chart=usage_chart(days=by_day, since=since, until=until, metric=metric),
             chart_metrics=[
                 (name, label, "?" + urlencode({**period, "chart": name}))
@@ -255,7 +261,7 @@ class ConversationAdmin(admin.ModelAdmin):
     def _usage_csv(self, table: str, *, since: date, until: date) -> HttpResponse:
         if table not in USAGE_TABLES:
             return HttpResponseBadRequest(
-                "Unknown table: use table=day, table=user or table=model.",
+                "Unknown table: use table=day, user, model, channel or key.",
                 content_type="text/plain",
             )
         heading, rows_of, key = USAGE_TABLES[table]

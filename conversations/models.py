@@ -12,6 +12,13 @@ COST_DECIMAL_PLACES = 8
 COST_QUANTUM = Decimal(1).scaleb(-COST_DECIMAL_PLACES)
 
 
+class Channel(models.TextChoices):
+    """The front door a request came through."""
+
+    PAGE = "page", _("page")
+    API = "api", _("API")
+
+
 class Conversation(models.Model):
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(
@@ -51,6 +58,11 @@ class Conversation(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("summarised through"),
+    )
+    # Where the conversation was started: the page, or a program through `/v1`
+    # (the sidebar marks those). Either can continue it.
+    channel = models.CharField(
+        _("started through"), max_length=8, choices=Channel, default=Channel.PAGE
     )
 
     class Meta:
@@ -245,9 +257,7 @@ class UsageRecord(models.Model):
         SUMMARY = "summary", _("summary")
         COMPARE = "compare", _("compare")
 
-    class Channel(models.TextChoices):
-        PAGE = "page", _("page")
-        API = "api", _("API")
+    Channel = Channel
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -275,6 +285,15 @@ class UsageRecord(models.Model):
     model_id = models.CharField(_("model"), max_length=100)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind)
     channel = models.CharField(_("channel"), max_length=8, choices=Channel, default=Channel.PAGE)
+    # The key a request through the API was made with (none from the page).
+    api_key = models.ForeignKey(
+        "api.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="usage_records",
+        verbose_name=_("API key"),
+    )
     input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
     output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
     usage_estimated = models.BooleanField(_("usage estimated"), default=False)

@@ -27,7 +27,18 @@ from conversations.models import UsageRecord
 
 
 class QuotaExceededError(ValidationError):
-    """A limit is reached; the message names it and says when it resets."""
+    """A limit is reached; the message names it and says when it resets.
+
+    `retry_after` is the same wait in whole seconds (the API's Retry-After header).
+    """
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(int(delta.total_seconds() + 0.999), 1)
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,8 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None, requests
                     "You reached your limit of %(limit)s messages per minute. "
                     "Try again in %(wait)s."
                 )
-                % {"limit": limits.messages_per_minute, "wait": _wait(resets - now)}
+                % {"limit": limits.messages_per_minute, "wait": _wait(resets - now)},
+                retry_after=_seconds(resets - now),
             )
 
     local_now = timezone.localtime(now)
@@ -109,7 +121,8 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None, requests
                     "limit": f"{limits.tokens_per_day:,}",
                     "used": f"{total:,}",
                     "wait": _wait(resets - local_now),
-                }
+                },
+                retry_after=_seconds(resets - local_now),
             )
 
     if limits.cost_per_month:
@@ -127,5 +140,6 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None, requests
                     "limit": f"${limits.cost_per_month:,.2f}",
                     "spent": f"${spent:,.4f}",
                     "day": date_format(next_month, pgettext("date format", "N j")),
-                }
+                },
+                retry_after=_seconds(next_month - local_now),
             )

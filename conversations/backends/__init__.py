@@ -6,6 +6,7 @@ from conversations.backends.base import (
     ContextOverflowError,
     Finish,
     Queued,
+    RequestOptions,
     Usage,
 )
 from conversations.backends.registry import (
@@ -27,6 +28,7 @@ __all__ = [
     "Finish",
     "ModelConfig",
     "Queued",
+    "RequestOptions",
     "UnknownModelError",
     "Usage",
     "get_backend",

@@ -20,6 +20,7 @@ from conversations.backends.base import (
     BackendError,
     Finish,
     Queued,
+    RequestOptions,
     StreamEvent,
     TokenizerUnavailable,
     Usage,
@@ -172,7 +173,11 @@ class LocalLlamaBackend(Backend):
             )
 
     async def stream(
-        self, *, messages: list[dict[str, str]], max_tokens: int
+        self,
+        *,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        options: RequestOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream tokens from the worker thread; say `Queued` first when others wait."""
         loop = asyncio.get_running_loop()
@@ -189,7 +194,9 @@ class LocalLlamaBackend(Backend):
         self._in_flight += 1
         if ahead:
             yield Queued(ahead=ahead)
-        self._executor.submit(self._generate, messages, max_tokens, emit, cancelled, finished, loop)
+        self._executor.submit(
+            self._generate, messages, max_tokens, options, emit, cancelled, finished, loop
+        )
         try:
             while True:
                 item = await queue.get()
@@ -206,6 +213,7 @@ class LocalLlamaBackend(Backend):
         self,
         messages: list[dict[str, str]],
         max_tokens: int,
+        request: RequestOptions | None,
         emit: Callable[[Any], None],
         cancelled: threading.Event,
         finished: Callable[[], None],
@@ -220,6 +228,13 @@ class LocalLlamaBackend(Backend):
                 sampling["temperature"] = self.model.temperature
             if self.options.repeat_penalty is not None:
                 sampling["repeat_penalty"] = self.options.repeat_penalty
+            if request is not None:
+                if request.temperature is not None:
+                    sampling["temperature"] = request.temperature
+                if request.top_p is not None:
+                    sampling["top_p"] = request.top_p
+                if request.stop:
+                    sampling["stop"] = list(request.stop)
             output_tokens = 0
             finish_reason = ""
             chunks = self._llama.create_chat_completion(messages=messages, stream=True, **sampling)

@@ -24,6 +24,7 @@ from conversations.backends.base import (
     Backend,
     BackendError,
     Finish,
+    RequestOptions,
     StreamEvent,
     TokenizerUnavailable,
     Usage,
@@ -101,7 +102,11 @@ class OpenAICompatibleBackend(Backend):
         return client
 
     async def stream(
-        self, *, messages: list[dict[str, str]], max_tokens: int
+        self,
+        *,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        options: RequestOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream text chunks from the upstream, then its reported usage if any."""
         kwargs: dict = {
@@ -119,6 +124,13 @@ class OpenAICompatibleBackend(Backend):
             kwargs["max_tokens"] = max_tokens
         if self.model.temperature is not None:
             kwargs["temperature"] = self.model.temperature
+        if options is not None:
+            if options.temperature is not None:
+                kwargs["temperature"] = options.temperature
+            if options.top_p is not None:
+                kwargs["top_p"] = options.top_p
+            if options.stop:
+                kwargs["stop"] = list(options.stop)
         usage: Usage | None = None
         finish_reason = ""
         try:

@@ -22,6 +22,7 @@ from conversations.engine.turns import (
     reply_stop,
     reply_to_edit,
     reply_to_question,
+    reply_to_turn,
     version_show,
 )
 from conversations.engine.watch import (
@@ -67,5 +68,6 @@ __all__ = [
     "reply_to_comparison",
     "reply_to_edit",
     "reply_to_question",
+    "reply_to_turn",
     "version_show",
 ]

@@ -312,7 +312,9 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
         # timeout applies. Waiting in the embedded model's queue is not a stall.
         async with asyncio.timeout(first_token_timeout) as first_token_deadline:
             async for event in get_backend(model).stream(
-                messages=turn.window.messages, max_tokens=model.max_output_tokens
+                messages=turn.window.messages,
+                max_tokens=turn.options.max_tokens or model.max_output_tokens,
+                options=turn.options,
             ):
                 if isinstance(event, Usage):
                     usage = event

@@ -67,6 +67,8 @@ def title_request(*, message_id: int) -> TitleRequest | None:
         conversation=conversation,
         model_id=model.id,
         kind=UsageRecord.Kind.TITLE,
+        # A conversation started through the API has its titles counted there too.
+        channel=conversation.channel,
     )
     return TitleRequest(
         conversation_id=conversation.pk,

@@ -7,7 +7,7 @@ when it raises, nothing was saved and nothing is sent.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
-from conversations.backends import ModelConfig, get_model
+from conversations.backends import ModelConfig, RequestOptions, get_model
 from conversations.context import Window, window_build
 from conversations.models import Conversation, Message, UsageRecord
 from conversations.quotas import quota_check
@@ -42,6 +42,8 @@ class Turn:
     unarchived: bool = False
     # The conversation keeps a summary of what falls out of the window.
     memory: bool = False
+    # What the request asked beyond the catalog's settings (the API's max_tokens...).
+    options: RequestOptions = field(default_factory=RequestOptions)
 
 
 def message_validate(content: str) -> str:
@@ -111,6 +113,9 @@ def _turn_create(
     content: str,
     parent_id: int | None,
     kind: str,
+    channel: str = UsageRecord.Channel.PAGE,
+    api_key_id: int | None = None,
+    options: RequestOptions | None = None,
 ) -> Turn:
     user_message = Message.objects.create(
         conversation=conversation,
@@ -133,6 +138,8 @@ def _turn_create(
         message=assistant_message,
         model_id=model.id,
         kind=kind,
+        channel=channel,
+        api_key_id=api_key_id,
     )
     # One statement, decided by the row as it is now (the object may be older:
     # a websocket holds it): writing brings an archived conversation back to
@@ -161,15 +168,24 @@ def _turn_create(
         model=model,
         window=window,
         unarchived=unarchived,
+        options=options or RequestOptions(),
     )
 
 
-def turn_start(*, conversation: Conversation, content: str) -> Turn:
+def turn_start(
+    *,
+    conversation: Conversation,
+    content: str,
+    channel: str = UsageRecord.Channel.PAGE,
+    api_key_id: int | None = None,
+    options: RequestOptions | None = None,
+) -> Turn:
     """Save the user's message and an empty streaming reply; return what to send.
 
     Raises ValidationError for bad input or an unusable model and
     PromptTooLongError when the message does not fit the model's window; in
-    both cases nothing is saved and nothing is sent.
+    both cases nothing is saved and nothing is sent. `channel`, `api_key_id`
+    and `options` describe a request that came through the API.
     """
     content = message_validate(content)
     quota_check(user=conversation.owner)
@@ -187,6 +203,9 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
             content=content,
             parent_id=_branch_leaf_when_idle(conversation),
             kind=UsageRecord.Kind.QUESTION,
+            channel=channel,
+            api_key_id=api_key_id,
+            options=options,
         )
 
 

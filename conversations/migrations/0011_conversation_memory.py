@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0009_finish_reason'),
+        ('conversations', '0010_finish_reason'),
     ]
 
     operations = [
