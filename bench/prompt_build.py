@@ -32,7 +32,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from conversations.backends import ModelConfig  # noqa: E402
+from conversations.backends.registry import model_build  # noqa: E402
 from conversations.context import window_build  # noqa: E402
 from conversations.models import Conversation, Message  # noqa: E402
 from conversations.tokens import message_token_count  # noqa: E402
@@ -40,23 +40,31 @@ from conversations.tokens import message_token_count  # noqa: E402
 SIZES = (10, 1_000, 10_000)
 RUNS = 20
 MODELS = (
-    ModelConfig(
-        id="window-4k",
-        label="4K window (gpt-3.5-turbo of the seed)",
-        backend="openai",
-        upstream="x",
-        context_window=4096,
-        max_output_tokens=1024,
-        base_url="http://x",
+    model_build(
+        {
+            "id": "window-4k",
+            "label": "4K window (gpt-3.5-turbo of the seed)",
+            "backend": "openai",
+            "upstream": "x",
+            "context_window": 4096,
+            "max_output_tokens": 1024,
+            "base_url": "http://x",
+            # Stands for an OpenAI model: counted exactly, no estimate margin.
+            "tokenizer": "tiktoken",
+        }
     ),
-    ModelConfig(
-        id="window-128k",
-        label="128K window (gpt-4o class)",
-        backend="openai",
-        upstream="x",
-        context_window=128_000,
-        max_output_tokens=4096,
-        base_url="http://x",
+    model_build(
+        {
+            "id": "window-128k",
+            "label": "128K window (gpt-4o class)",
+            "backend": "openai",
+            "upstream": "x",
+            "context_window": 128_000,
+            "max_output_tokens": 4096,
+            "base_url": "http://x",
+            # Stands for an OpenAI model: counted exactly, no estimate margin.
+            "tokenizer": "tiktoken",
+        }
     ),
 )
 TEXTS = (

@@ -329,6 +329,9 @@ PARLEY_LIMIT_COST_PER_MONTH = envdecimal("PARLEY_LIMIT_COST_PER_MONTH", "0")
 # model id from the catalog, or (empty) the conversation's own model.
 PARLEY_TITLES = envbool("PARLEY_TITLES", True)
 PARLEY_TITLE_MODEL = os.environ.get("PARLEY_TITLE_MODEL", "")
+# The model that summarises messages beyond the window (memory): a catalog id,
+# or empty for the conversation's own model.
+PARLEY_SUMMARY_MODEL = os.environ.get("PARLEY_SUMMARY_MODEL", "")
 # Whether a shared conversation's page needs a signed-in reader (default: public).
 PARLEY_SHARE_REQUIRES_LOGIN = envbool("PARLEY_SHARE_REQUIRES_LOGIN", False)
 # When the server starts: load local models, and mark answers left half-written

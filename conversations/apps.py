@@ -8,6 +8,7 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Titles depend on the engine, never the reverse: they listen to replies ending.
-        from conversations import engine, titles
+        from conversations import engine, memory, titles
 
         engine.reply_finished_connect(titles.reply_finished)
+        engine.reply_finished_connect(memory.reply_finished)

@@ -153,6 +153,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._regenerate(data.get("message_id"))
         elif action == "edit":
             await self._edit(data.get("message_id"), data.get("message"))
+        elif action == "continue":
+            await self._continue(data.get("message_id"))
         elif action == "branch":
             await self._branch(data.get("message_id"), data.get("step"))
         elif action == "sync":
@@ -229,6 +231,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         try:
             await engine.reply_again(conversation=self.conversation, message_id=message_id)
+        except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
+            await self._refuse(exc)
+
+    async def _continue(self, message_id: Any) -> None:
+        message_id = await self._message_id(message_id, gettext("Nothing to continue."))
+        if message_id is None:
+            return
+        try:
+            await engine.reply_continue(conversation=self.conversation, message_id=message_id)
         except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
             await self._refuse(exc)
 
@@ -339,6 +350,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             case engine.Retitled():
                 html = await database_call(frames.title_changed)(conversation=self.conversation)
                 await self.send(text_data=html)
+            case engine.SettingsChanged():
+                html, self.left_out_up_to = await database_call(frames.settings_changed)(
+                    conversation=self.conversation
+                )
+                await self.send(text_data=html)
 
     async def _turn_started(self, event: engine.TurnStarted) -> None:
         # The new reply is drawn empty: its text is rendered from the first chunk.
@@ -348,11 +364,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 conversation=self.conversation, fresh_id=event.assistant_message_id
             )
         elif event.messages:  # published in this process
-            html = frames.turn_drawn(conversation=self.conversation, messages=event.messages)
+            html = frames.turn_drawn(
+                conversation=self.conversation,
+                messages=event.messages,
+                unarchived=event.unarchived,
+            )
             ended = []
         else:
             html, ended = await database_call(frames.turn_started)(
-                conversation=self.conversation, appended_ids=event.appended_ids
+                conversation=self.conversation,
+                appended_ids=event.appended_ids,
+                unarchived=event.unarchived,
             )
         await self.send(text_data=html)
         if self.watch.turn_drawn(event, ended=ended):

@@ -1,4 +1,4 @@
-"""The context window: which messages a model is sent, counted with tiktoken.
+"""The context window: which messages a model is sent, counted with its own tokenizer.
 
 The system prompt and the newest user message are always kept; earlier turns
 are added newest first while they fit in the window minus the tokens reserved
@@ -8,23 +8,22 @@ few narrow queries of integers plus one query for the contents that are sent.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
 from conversations.backends import ModelConfig, get_catalog
+from conversations.counters import Counter, counter_for, counter_named
 from conversations.models import Conversation, Message
-from conversations.tokens import (
-    TOKENS_REPLY_PRIMING,
-    encoding_resolved_name,
-    message_token_count,
-)
+from conversations.tokens import TOKENS_REPLY_PRIMING
 
 # Messages whose text is worth sending back to the model as history.
 HISTORY_STATUSES = (
     Message.Status.COMPLETE,
     Message.Status.STOPPED,
     Message.Status.INTERRUPTED,
+    Message.Status.CUT,
 )
 _FIRST_BATCH = 200
 
@@ -52,29 +51,59 @@ class Window:
     newest_tokens: int = 0
     # History messages with an id up to this one do not fit and are not sent.
     left_out_up_to: int | None = None
+    # Messages up to this one are sent as the conversation's summary.
+    summarised_through: int | None = None
 
 
-def _budget(model: ModelConfig) -> int:
-    return model.context_window - model.max_output_tokens - TOKENS_REPLY_PRIMING
+def _budget(model: ModelConfig, counter: Counter) -> int:
+    budget = model.context_window - model.max_output_tokens - TOKENS_REPLY_PRIMING
+    # Counts that are only an estimate keep a share of the window free.
+    return budget - math.ceil(budget * counter.margin)
 
 
-def _history_queryset(conversation: Conversation, before_id: int | None = None):
+def _history_queryset(
+    conversation: Conversation, before_id: int | None = None, after_id: int | None = None
+):
     queryset = conversation.messages.filter(
         role__in=(Message.Role.USER, Message.Role.ASSISTANT),
         status__in=HISTORY_STATUSES,
         off_branch=False,
     ).exclude(content="")
+    if after_id is not None:
+        queryset = queryset.filter(id__gt=after_id)
     return queryset if before_id is None else queryset.filter(id__lt=before_id)
 
 
-def _counts_newest_first(conversation: Conversation, encoding: str, before_id: int | None):
-    """Yield (id, tokens) newest first, counting (and storing) any missing counts.
+SUMMARY_HEADING = "Summary of the earlier part of this conversation:"
+
+
+def summary_in_force(conversation: Conversation, before_id: int | None = None) -> int | None:
+    """The message the conversation's summary covers up to, if it is to be sent; else None.
+
+    Only with memory on, a summary, and its last message still on the branch
+    shown (a branch change makes it stale until it is rebuilt) and before
+    `before_id` (a retried earlier question has less history).
+    """
+    through = conversation.summary_through_id
+    if not (conversation.memory_enabled and conversation.summary and through):
+        return None
+    if before_id is not None and through >= before_id:
+        return None
+    if not Message.objects.filter(pk=through, off_branch=False).exists():
+        return None
+    return through
+
+
+def _counts_newest_first(
+    conversation: Conversation, encoding: str, before_id: int | None, after_id: int | None = None
+):
+    """Yield (id, tokens, role) newest first, counting (and storing) any missing counts.
 
     One query for the newest messages usually fills a window; a long window gets
     a second query for all the rest, so the number of queries stays constant.
     """
-    queryset = _history_queryset(conversation, before_id).order_by("-id")
-    fields = ("id", "token_count", "token_encoding")
+    queryset = _history_queryset(conversation, before_id, after_id).order_by("-id")
+    fields = ("id", "token_count", "token_encoding", "role")
     rows = list(queryset.values_list(*fields)[:_FIRST_BATCH])
     yield from _with_counts(rows, encoding)
     if len(rows) == _FIRST_BATCH:
@@ -82,20 +111,19 @@ def _counts_newest_first(conversation: Conversation, encoding: str, before_id: i
         yield from _with_counts(rest, encoding)
 
 
-def _with_counts(rows: list[tuple[int, int | None, str]], encoding: str):
+def _with_counts(rows: list[tuple[int, int | None, str, str]], encoding: str):
     stale = [row[0] for row in rows if row[1] is None or row[2] != encoding]
     recounted = message_counts_refresh(ids=stale, encoding=encoding) if stale else {}
-    for message_id, tokens, _encoding in rows:
-        yield message_id, recounted.get(message_id, tokens)
+    for message_id, tokens, _encoding, role in rows:
+        yield message_id, recounted.get(message_id, tokens), role
 
 
 def message_counts_refresh(*, ids: list[int], encoding: str) -> dict[int, int]:
     """Count and store the tokens of these messages with `encoding`; return the counts."""
+    counter = counter_named(encoding)
     messages = list(Message.objects.filter(id__in=ids).only("id", "role", "content"))
     for message in messages:
-        message.token_count = message_token_count(
-            role=message.role, content=message.content, encoding=encoding
-        )
+        message.token_count = counter.message(role=message.role, content=message.content)
         message.token_encoding = encoding
     Message.objects.bulk_update(messages, ["token_count", "token_encoding"])
     return {message.id: message.token_count for message in messages}
@@ -109,6 +137,7 @@ def window_build(
     draft_tokens: int = 0,
     before_id: int | None = None,
     with_texts: bool = True,
+    continuation: str | None = None,
 ) -> Window:
     """Choose the messages for the next request to `model`.
 
@@ -118,19 +147,29 @@ def window_build(
     system prompt and the newest message alone do not fit. With `before_id`, only
     history older than that message counts (retrying an earlier question).
     Without `with_texts`, only the counts are read (a gauge needs no contents).
+    `continuation` is an answer cut at the length limit, sent last so that the
+    model writes on from it (counted like the newest message).
     """
-    encoding = encoding_resolved_name(model.encoding)
-    budget = _budget(model)
+    counter = counter_for(model)
+    encoding = counter.name
+    budget = _budget(model, counter)
     used = 0
     window = Window(budget=budget, encoding=encoding)
-    if conversation.system_prompt:
-        window.messages.append({"role": "system", "content": conversation.system_prompt})
-        used += message_token_count(
-            role="system", content=conversation.system_prompt, encoding=encoding
-        )
+    summarised = summary_in_force(conversation, before_id) if conversation.pk else None
+    system = conversation.system_prompt
+    if summarised is not None:
+        # Memory beyond the window: the summary stands in for what it covers.
+        summary = f"{SUMMARY_HEADING}\n{conversation.summary}"
+        system = f"{system}\n\n{summary}" if system else summary
+        window.summarised_through = summarised
+    if system:
+        window.messages.append({"role": "system", "content": system})
+        used += counter.message(role="system", content=system)
     if newest is not None:
-        window.newest_tokens = message_token_count(role="user", content=newest, encoding=encoding)
+        window.newest_tokens = counter.message(role="user", content=newest)
         used += window.newest_tokens
+        if continuation is not None:
+            used += counter.message(role="assistant", content=continuation)
     else:
         used += draft_tokens
     if used > budget:
@@ -152,30 +191,61 @@ def window_build(
             available=budget,
         )
 
-    chosen: list[int] = []
+    chosen: list[tuple[int, int, str]] = []
     if conversation.pk is not None:
-        for message_id, tokens in _counts_newest_first(conversation, encoding, before_id):
+        history = _counts_newest_first(conversation, encoding, before_id, summarised)
+        for message_id, tokens, role in history:
             if used + tokens > budget:
                 window.left_out_up_to = message_id
                 break
             used += tokens
-            chosen.append(message_id)
-    chosen.reverse()
+            chosen.append((message_id, tokens, role))
+    if model.strict_alternation:
+        # A template that needs a question first: an answer whose question did
+        # not fit is left out too (and marked so).
+        while chosen and chosen[-1][2] != Message.Role.USER:
+            message_id, tokens, _role = chosen.pop()
+            window.left_out_up_to, used = message_id, used - tokens
+    if summarised is not None and window.left_out_up_to is None:
+        # Everything after the summary fits: what it covers is still not sent as is.
+        window.left_out_up_to = summarised
+    chosen_ids = [message_id for message_id, _tokens, _role in reversed(chosen)]
 
-    if chosen and with_texts:
+    if chosen_ids and with_texts:
         # The chosen messages are the newest history ones: a range, not a long IN list.
         rows = (
             _history_queryset(conversation)
-            .filter(id__gte=chosen[0], id__lte=chosen[-1])
+            .filter(id__gte=chosen_ids[0], id__lte=chosen_ids[-1])
             .order_by("id")
             .values_list("role", "content")
         )
         window.messages.extend({"role": role, "content": content} for role, content in rows)
-    window.message_ids = chosen
+    window.message_ids = chosen_ids
     if newest is not None:
         window.messages.append({"role": "user", "content": newest})
+        if continuation is not None:
+            window.messages.append({"role": "assistant", "content": continuation})
+    if model.strict_alternation:
+        window.messages = _alternating(window.messages)
     window.input_tokens = used + TOKENS_REPLY_PRIMING
     return window
+
+
+def _alternating(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Join consecutive messages of one role (a question whose answer failed, then the
+    next): strict templates refuse two user turns in a row. Nothing is dropped, so the
+    page's marks stay exactly what is sent; the joined message counts a little less
+    than its parts (one framing fewer), on the safe side."""
+    joined: list[dict[str, str]] = []
+    for message in messages:
+        if joined and joined[-1]["role"] == message["role"] != "system":
+            joined[-1] = {
+                "role": message["role"],
+                "content": f"{joined[-1]['content']}\n\n{message['content']}",
+            }
+        else:
+            joined.append(message)
+    return joined
 
 
 @dataclass(frozen=True)
@@ -188,6 +258,8 @@ class Gauge:
     reserved_tokens: int
     left_out_up_to: int | None
     error: str = ""
+    # The counts are an estimate (not the model's own tokenizer).
+    estimated: bool = False
 
     @property
     def total(self) -> int:
@@ -200,10 +272,8 @@ class Gauge:
 
 def window_gauge(*, conversation: Conversation, model: ModelConfig, draft: str = "") -> Gauge:
     """Measure the next request: the draft, everything else sent with it, and the window."""
-    encoding = encoding_resolved_name(model.encoding)
-    draft_tokens = (
-        message_token_count(role="user", content=draft, encoding=encoding) if draft else 0
-    )
+    counter = counter_for(model)
+    draft_tokens = counter.message(role="user", content=draft) if draft else 0
     error = ""
     try:
         window = window_build(
@@ -221,6 +291,7 @@ def window_gauge(*, conversation: Conversation, model: ModelConfig, draft: str =
         reserved_tokens=model.max_output_tokens,
         left_out_up_to=window.left_out_up_to,
         error=error,
+        estimated=not counter.exact,
     )
 
 

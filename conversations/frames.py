@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 
 from conversations import selectors
+from conversations.backends import get_catalog
 from conversations.context import conversation_gauge
 from conversations.models import Conversation, Message
 from conversations.rendering import StreamingMarkdown, StreamUpdate
@@ -116,7 +117,9 @@ def queued(message_id: int, ahead: int) -> str:
     )
 
 
-def turn_started(*, conversation: Conversation, appended_ids: list[int]) -> tuple[str, list[int]]:
+def turn_started(
+    *, conversation: Conversation, appended_ids: list[int], unarchived: bool = False
+) -> tuple[str, list[int]]:
     """Append the new messages (a question and its streaming reply) and show Stop.
 
     A reply still streaming is drawn empty: this view was in the group before the
@@ -124,19 +127,26 @@ def turn_started(*, conversation: Conversation, appended_ids: list[int]) -> tupl
     the ids of replies that already ended (their chunks are to be skipped).
     """
     appended = list(selectors.message_list(conversation=conversation).filter(id__in=appended_ids))
-    return turn_drawn(conversation=conversation, messages=_fresh(appended)), _ended(appended)
+    frame = turn_drawn(conversation=conversation, messages=_fresh(appended), unarchived=unarchived)
+    return frame, _ended(appended)
 
 
-def turn_drawn(*, conversation: Conversation, messages: list[Message]) -> str:
+def turn_drawn(
+    *, conversation: Conversation, messages: list[Message], unarchived: bool = False
+) -> str:
     """The frame of a new turn drawn from its messages as they were saved (no query).
 
     A view in the process that started the turn gets them with the event, and
     handles that event before any chunk of the reply: it is drawn empty.
+    `unarchived`: the turn brought the conversation back from the archive, and
+    the header says so at once.
     """
     for message in messages:
         # A new question and its reply follow the branch's end: no versions yet.
         message.alternatives = None
-    context = {"conversation": conversation, "chat_messages": messages}
+    if unarchived:
+        conversation.archived_at = None
+    context = {"conversation": conversation, "chat_messages": messages, "unarchived": unarchived}
     return render_to_string(f"{PAGE}#turn-frame", context)
 
 
@@ -190,6 +200,33 @@ def branch_drawn(
         "oob": True,
     }
     return render_to_string(f"{PAGE}#branch-frame", context), _ended(fresh), boundary
+
+
+def settings_changed(*, conversation: Conversation) -> tuple[str, int | None]:
+    """Show the model and system prompt chosen in another view, with the gauge and marks.
+
+    Returns the frame and the window boundary it shows.
+    """
+    # Another view switched the model, edited the system prompt or the memory.
+    conversation.refresh_from_db(
+        fields=["model_id", "system_prompt", "memory_enabled", "summary", "summary_through"]
+    )
+    gauge = conversation_gauge(conversation=conversation)
+    boundary = gauge.left_out_up_to if gauge else None
+    catalog = get_catalog()
+    context = {
+        "conversation": conversation,
+        "chat_messages": list(selectors.message_list(conversation=conversation)),
+        "model": catalog.models.get(conversation.model_id),
+        "models": catalog.usable(),
+        "presets": catalog.presets,
+        "gauge": gauge,
+        "left_out_up_to": boundary,
+        "oob": True,
+        # Not opened in the views that did not make the change.
+        "settings_closed": True,
+    }
+    return render_to_string(f"{PAGE}#settings-frame", context), boundary
 
 
 def title_changed(*, conversation: Conversation) -> str:

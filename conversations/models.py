@@ -47,6 +47,18 @@ class Conversation(models.Model):
     # on the Archived page) or neither; services keep the two apart.
     pinned_at = models.DateTimeField(_("pinned"), null=True, blank=True)
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
+    # Memory beyond the window (off by default): a model-written summary of the
+    # messages of the branch up to `summary_through`, sent in their place.
+    memory_enabled = models.BooleanField(_("remember earlier messages"), default=False)
+    summary = models.TextField(_("summary of earlier messages"), blank=True)
+    summary_through = models.ForeignKey(
+        "Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("summarised through"),
+    )
     # Where the conversation was started: the page, or a program through `/v1`
     # (the sidebar marks those). Either can continue it.
     channel = models.CharField(
@@ -78,6 +90,9 @@ class Message(models.Model):
         STOPPED = "stopped", _("stopped")
         ERROR = "error", _("error")
         INTERRUPTED = "interrupted", _("interrupted")
+        # The model reached the output limit: the text is whole so far and can
+        # be continued.
+        CUT = "cut", _("cut at the length limit")
 
     conversation = models.ForeignKey(
         Conversation,
@@ -91,6 +106,9 @@ class Message(models.Model):
         _("status"), max_length=16, choices=Status, default=Status.COMPLETE, db_index=True
     )
     error = models.TextField(_("error"), blank=True)
+    # Why the upstream ended the answer ("stop", "length", "content_filter"),
+    # "" when it did not say or the answer did not end normally.
+    finish_reason = models.CharField(_("finish reason"), max_length=32, blank=True)
     model_id = models.CharField(_("model"), max_length=100, blank=True)
     # Tokens this message adds to a chat request (content, role and per-message
     # overhead), counted once with `token_encoding` and reused when trimming.
@@ -155,6 +173,11 @@ class Message(models.Model):
             and not self.off_branch
             and self.status != self.Status.STREAMING
         )
+
+    @property
+    def can_continue(self) -> bool:
+        """An answer cut at the length limit can be written on, into the same message."""
+        return self.status == self.Status.CUT and not self.off_branch
 
     @property
     def tokens_per_second(self) -> float | None:

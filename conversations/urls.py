@@ -18,6 +18,7 @@ urlpatterns = [
     path("c/<uuid:public_id>/archive/", views.conversation_archive, name="archive"),
     path("c/<uuid:public_id>/settings/", views.conversation_settings, name="settings"),
     path("c/<uuid:public_id>/count/", views.conversation_count, name="count"),
+    path("c/<uuid:public_id>/summary/", views.conversation_summary, name="summary"),
     path("c/<uuid:public_id>/share/", views.conversation_share, name="share"),
     path(
         "c/<uuid:public_id>/export.md",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_not_required
@@ -161,7 +162,17 @@ def conversation_count(request: HtmxHttpRequest, public_id: str) -> HttpResponse
     context = _conversation_context(
         request.user, conversation, draft=request.POST.get("message", "")
     )
-    return render(request, f"{PAGE}#token-count", context)
+    # The "not in the model's memory" marks follow the draft: those between the
+    # boundary the page shows (sent back from the gauge) and the new one flip.
+    try:
+        shown = int(request.POST.get("left_out_up_to") or 0)
+    except ValueError:
+        shown = 0
+    boundary = context["left_out_up_to"] or 0
+    context["moved"] = selectors.message_list(conversation=conversation).filter(
+        id__gt=min(shown, boundary), id__lte=max(shown, boundary)
+    ) if shown != boundary else []
+    return render(request, f"{PAGE}#count-frame", context)
 
 
 @require_POST
@@ -178,11 +189,53 @@ def conversation_settings(request: HtmxHttpRequest, public_id: str) -> HttpRespo
             services.conversation_set_system_prompt(
                 conversation=conversation, system_prompt=request.POST["system_prompt"]
             )
+        if "memory" in request.POST:
+            # A hidden "off" comes before the checkbox's "on": the last value counts.
+            services.conversation_set_memory(
+                conversation=conversation, enabled=request.POST.getlist("memory")[-1] == "on"
+            )
     except ValidationError as exc:
         error = exc.messages[0]
     except UnknownModelError as exc:
         error = str(exc)
     conversation.refresh_from_db()
+    if not error:
+        # Every other open view of the conversation shows the change at once.
+        async_to_sync(engine.conversation_publish)(
+            engine.conversation_group(conversation.public_id),
+            {"type": "conversation.settings_changed"},
+        )
+    if not request.htmx:
+        if error:
+            flash.error(request, error)
+        return redirect(conversation)
+    messages = list(selectors.message_list(conversation=conversation))
+    context = _conversation_context(
+        request.user, conversation, chat_messages=messages, alert=error, oob=True
+    )
+    return render(request, f"{PAGE}#settings-frame", context, status=400 if error else 200)
+
+
+@require_POST
+def conversation_summary(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    """Edit or delete the summary of earlier messages (memory beyond the window)."""
+    conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
+    error = ""
+    try:
+        if request.POST.get("delete"):
+            services.conversation_summary_delete(conversation=conversation)
+        else:
+            services.conversation_summary_edit(
+                conversation=conversation, summary=request.POST.get("summary", "")
+            )
+    except ValidationError as exc:
+        error = exc.messages[0]
+    conversation.refresh_from_db()
+    if not error:
+        async_to_sync(engine.conversation_publish)(
+            engine.conversation_group(conversation.public_id),
+            {"type": "conversation.settings_changed"},
+        )
     if not request.htmx:
         if error:
             flash.error(request, error)

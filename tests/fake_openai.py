@@ -247,6 +247,17 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_json(404, _error_body(
                     404, f"The model '{model_id}' does not exist"))
+        elif method == "POST" and path in cfg["tokenize_paths"]:
+            # llama.cpp's /tokenize reads "content", vLLM's "prompt", llama-cpp-python's
+            # /extras/tokenize "input"; this fake's tokens are words.
+            text = next((body.get(key) for key in ("content", "prompt", "input")
+                         if isinstance(body, dict) and isinstance(body.get(key), str)), None)
+            self._stall(cfg)
+            if text is None:
+                self._send_json(400, _error_body(400, "Nothing to tokenize."))
+            else:
+                words = text.split()
+                self._send_json(200, {"tokens": list(range(len(words)))})
         elif path.rstrip("/") == "/v1/chat/completions":
             if method != "POST":
                 self._send_json(405, _error_body(405, "Method not allowed."))
@@ -264,6 +275,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, cfg: dict[str, Any], body: dict[str, Any]) -> None:
         fake = self.server.fake
+        window = cfg["context_window"]
+        if window is not None and _prompt_tokens(body) > window:
+            shape = cfg["overflow_shape"]
+            if shape not in ("stream_error", "empty"):
+                self._stall(cfg)
+                self._send_json(400, _overflow_body(shape, _prompt_tokens(body), window, body))
+                return
+            cfg = {**cfg, "stream_shape": shape}
         model = body.get("model") or (cfg["models"][0] if cfg["models"] else "fake-model")
         tokens = list(cfg["model_tokens"].get(model, cfg["tokens"]))
         cfg["delay"] = cfg["model_delays"].get(model, cfg["delay"])
@@ -329,7 +348,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
 
+        if cfg["stream_shape"] == "empty":
+            self._write_chunk(b"")
+            return
+        if cfg["stream_shape"] == "stream_error":
+            window = cfg["context_window"]
+            self._send_event(_overflow_body("llamacpp", _prompt_tokens(body), window, body))
+            self._write_chunk(b"")
+            return
         self._send_event(chunk({"role": "assistant", "content": "", "refusal": None}))
+        if cfg["stream_shape"] == "error_event":
+            self._send_event(chunk({"content": tokens[0]}))
+            self._send_event({"error": {
+                "message": "Something went wrong in the middle of the stream.",
+                "type": "server_error", "code": 500}})
+            self._write_chunk(b"")
+            return
         for sent, token in enumerate(tokens):
             if cfg["reset_after_tokens"] is not None and sent >= cfg["reset_after_tokens"]:
                 self._reset_connection()
@@ -352,6 +386,56 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_event(final)
         self._send_event("[DONE]")
         self._write_chunk(b"")  # terminating zero-length chunk
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt's size as this fake counts it: words + 1 per message (as "auto" usage)."""
+    prompt = 0
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            prompt += len(content.split()) + 1
+    return prompt
+
+
+def _overflow_body(shape: str, prompt: int, window: int, body: dict[str, Any]) -> dict[str, Any]:
+    """The body each server sends for a prompt longer than its context window."""
+    completion = body.get("max_completion_tokens") or body.get("max_tokens") or 16
+    if shape == "openai":
+        return {"error": {
+            "message": f"This model's maximum context length is {window} tokens. However, "
+                       f"your messages resulted in {prompt} tokens. Please reduce the length "
+                       "of the messages.",
+            "type": "invalid_request_error", "param": "messages",
+            "code": "context_length_exceeded"}}
+    if shape == "vllm":
+        return {"object": "error",
+                "message": f"This model's maximum context length is {window} tokens. However, "
+                           f"you requested {prompt + completion} tokens ({prompt} in the "
+                           f"messages, {completion} in the completion). Please reduce the "
+                           "length of the messages or completion.",
+                "type": "BadRequestError", "param": None, "code": 400}
+    if shape == "vllm_new":
+        return {"object": "error",
+                "message": f"'max_tokens' or 'max_completion_tokens' is too large: "
+                           f"{completion}. This model's maximum context length is {window} "
+                           f"tokens and your request has {prompt} input tokens ({completion} "
+                           f"> {window} - {prompt}). None",
+                "type": "BadRequestError", "param": None, "code": 400}
+    if shape == "llamacpp":
+        return {"error": {
+            "code": 400, "message": "the request exceeds the available context size, try "
+                                    "increasing it",
+            "type": "exceed_context_size_error", "n_prompt_tokens": prompt, "n_ctx": window}}
+    if shape == "llamacpp_python":
+        return {"error": {
+            "message": f"This model's maximum context length is {window} tokens, however you "
+                       f"requested {prompt + completion} tokens ({prompt} in your prompt; "
+                       f"{completion} for the completion). Please reduce the length of the "
+                       "messages or completion.",
+            "type": "invalid_request_error", "param": "messages",
+            "code": "context_length_exceeded"}}
+    raise ValueError(f"unknown overflow shape {shape!r}")
 
 
 def _model_entry(model_id: str) -> dict[str, Any]:
@@ -420,6 +504,22 @@ class FakeOpenAI:
         "malformed_after_tokens": None,
         # If set, requests without "Authorization: Bearer <api_key>" get a 401.
         "api_key": None,
+        # Streaming only: "normal"; "empty" (HTTP 200, then no event at all, the
+        # way llama-cpp-python's server answers a prompt over its context);
+        # "error_event" (an error object inside the stream after the first token).
+        "stream_shape": "normal",
+        # The server's real context window, in prompt tokens counted as "auto"
+        # usage does (words + 1 per message). A longer prompt gets the overflow
+        # error of `overflow_shape`. None: no limit.
+        "context_window": None,
+        # How an overflow is said: "openai", "vllm", "vllm_new", "llamacpp",
+        # "llamacpp_python" (HTTP 400 bodies as each server sends them),
+        # "stream_error" (llama.cpp's body inside a 200 stream), "empty" (an empty
+        # 200 stream, llama-cpp-python's server when streaming).
+        "overflow_shape": "openai",
+        # Paths that tokenize (a word is a token): llama.cpp's and vLLM's, and
+        # llama-cpp-python's. Empty: a server without tokenization (404).
+        "tokenize_paths": ("/tokenize", "/extras/tokenize"),
         # Per requested model name: its own "delay" and "tokens" (several models
         # answering at once, at different speeds, with different texts).
         "model_delays": {},

@@ -76,6 +76,13 @@ async def send_stop(socket: WebsocketCommunicator, message_id: int) -> None:
     )
 
 
+async def send_continue(socket: WebsocketCommunicator, message_id: int) -> None:
+    """Send what the Continue button of an answer cut at the length limit sends."""
+    await socket.send_json_to(
+        {"action": "continue", "message_id": str(message_id), "HEADERS": {"HX-Request": "true"}}
+    )
+
+
 @dataclass
 class Reply:
     """What one socket saw of one reply."""

@@ -7,7 +7,14 @@ import socket
 
 import pytest
 
-from conversations.backends import BackendError, Usage, get_backend, get_model
+from conversations.backends import (
+    BackendError,
+    ContextOverflowError,
+    Finish,
+    Usage,
+    get_backend,
+    get_model,
+)
 from conversations.backends.openai_compat import OpenAICompatibleBackend
 from conversations.backends.registry import catalog_parse
 
@@ -62,7 +69,14 @@ async def test_text_streams_then_usage(fake_backend, upstream):
 
     events = await collect(fake_backend)
 
-    assert events == ["Hel", "lo", ", ", "world", Usage(input_tokens=11, output_tokens=4)]
+    assert events == [
+        "Hel",
+        "lo",
+        ", ",
+        "world",
+        Finish("stop"),
+        Usage(input_tokens=11, output_tokens=4),
+    ]
 
 
 async def test_no_usage_from_the_server_means_no_usage_event(fake_backend, upstream):
@@ -70,7 +84,65 @@ async def test_no_usage_from_the_server_means_no_usage_event(fake_backend, upstr
 
     events = await collect(fake_backend)
 
-    assert events == ["Hello", ",", " world", "!"]
+    assert events == ["Hello", ",", " world", "!", Finish("stop")]
+
+
+@pytest.mark.parametrize("reason", ["length", "content_filter"])
+async def test_the_finish_reason_is_passed_on(fake_backend, upstream, reason):
+    upstream.finish_reason = reason
+
+    events = await collect(fake_backend)
+
+    assert Finish(reason) in events
+
+
+async def test_a_stream_that_ends_without_a_finish_reason_says_so(fake_backend, upstream):
+    # llama.cpp's server ends a stream cut by another request with a bare [DONE].
+    upstream.finish_reason = None
+
+    events = await collect(fake_backend)
+
+    assert events[:4] == ["Hello", ",", " world", "!"]
+    assert events[4] == Finish("")
+
+
+async def test_an_empty_200_stream_is_no_text_and_no_finish_reason(fake_backend, upstream):
+    # llama-cpp-python's server answers a prompt over its context this way.
+    upstream.stream_shape = "empty"
+
+    events = await collect(fake_backend)
+
+    assert events == [Finish("")]
+
+
+async def test_an_error_object_inside_the_stream_is_an_error(fake_backend, upstream):
+    upstream.stream_shape = "error_event"
+
+    events, error = await collect_until_error(fake_backend)
+
+    assert events == ["Hello"]
+    assert "The model's server sent an error" in error.message
+    assert error.detail == "Something went wrong in the middle of the stream."
+
+
+@pytest.mark.parametrize(
+    "shape", ["openai", "vllm", "vllm_new", "llamacpp", "llamacpp_python", "stream_error"]
+)
+async def test_context_overflow_is_recognised_in_every_servers_words(
+    fake_backend, upstream, shape
+):
+    upstream.overflow_shape = shape
+    upstream.context_window = 1000
+    # 1,500 words and one message: 1,501 prompt tokens as the fake counts them.
+    long = [{"role": "user", "content": "word " * 1500}]
+
+    with pytest.raises(ContextOverflowError) as caught:
+        await collect(fake_backend, messages=long)
+
+    error = caught.value
+    assert (error.prompt_tokens, error.context_window) == (1501, 1000)
+    assert "the request has 1,501 tokens, and its context window holds 1,000" in error.message
+    assert error.detail  # the upstream's own words, for the log
 
 
 async def test_the_request_carries_messages_model_max_tokens_and_asks_for_usage(
@@ -138,7 +210,7 @@ async def test_two_streams_can_run_at_once(fake_backend, upstream):
 
     first, second = await asyncio.gather(collect(fake_backend), collect(fake_backend))
 
-    assert first[:-1] == second[:-1] == ["Hello", ",", " world", "!"]
+    assert first[:-2] == second[:-2] == ["Hello", ",", " world", "!"]
 
 
 # --- errors a user can act on --------------------------------------------------------
@@ -205,12 +277,12 @@ async def test_an_unknown_upstream_model_is_named(fake_backend, upstream):
 
 async def test_a_refused_request_shows_the_servers_reason(fake_backend, upstream):
     upstream.fail_status = 400
-    upstream.fail_message = "This model's maximum context length is 4096 tokens."
+    upstream.fail_message = "Invalid value for 'temperature': must be at most 2."
 
     _, error = await collect_until_error(fake_backend)
 
     assert error.message == (
-        "The model refused the request: This model's maximum context length is 4096 tokens."
+        "The model refused the request: Invalid value for 'temperature': must be at most 2."
     )
 
 

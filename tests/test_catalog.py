@@ -62,7 +62,7 @@ def test_the_shipped_models_toml_parses():
     assert catalog.default_id == "smollm2"
     assert {"smollm2", "gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo"} <= set(catalog.models)
     smollm2 = catalog.get("smollm2")
-    assert smollm2.is_local
+    assert smollm2.backend == "local"
     assert smollm2.max_output_tokens < smollm2.context_window
     # The tiny demo model's titles are worse than the first message's words.
     assert (smollm2.writes_titles, catalog.get("gpt-4o-mini").writes_titles) == (False, True)
@@ -142,6 +142,58 @@ def test_an_unknown_field_is_named():
         parse(entry(max_tokens=100))
 
 
+def test_a_field_of_another_backend_is_refused():
+    # Each backend class declares its own fields: a file path means nothing to a server.
+    error = r"model 'm1': unknown field 'path' for backend 'openai'"
+    with pytest.raises(CatalogError, match=error):
+        parse(entry(path="/models/x.gguf"))
+
+
+def test_a_backend_field_of_the_wrong_type_is_named():
+    with pytest.raises(CatalogError, match=r"model 'm1': field 'request_timeout' must be a number"):
+        parse(entry(request_timeout="soon"))
+
+
+def test_a_new_backend_kind_is_one_class_and_one_registry_line(monkeypatch):
+    from dataclasses import dataclass
+
+    from conversations.backends import registry
+    from conversations.backends.base import Backend
+
+    @dataclass(frozen=True)
+    class EchoOptions:
+        greeting: str
+        loudness: int = 1
+
+    class EchoBackend(Backend):
+        Options = EchoOptions
+
+        @classmethod
+        def unusable_reason(cls, options):
+            return "" if options.greeting else "no greeting"
+
+        async def stream(self, *, messages, max_tokens):
+            yield self.options.greeting
+
+    module = type(registry)("parley_test_echo_backend")
+    module.EchoBackend = EchoBackend
+    monkeypatch.setitem(__import__("sys").modules, "parley_test_echo_backend", module)
+    monkeypatch.setitem(registry.BACKEND_CLASSES, "echo", "parley_test_echo_backend.EchoBackend")
+    registry.backend_class.cache_clear()
+    try:
+        base = {"backend": "echo", "base_url": None}
+        model = parse(entry(**base, greeting="hi", loudness=3)).get("m1")
+        assert (model.options.greeting, model.options.loudness) == ("hi", 3)
+        assert model.usable
+        assert parse(entry(**base, greeting="")).get("m1").unusable_reason() == "no greeting"
+        with pytest.raises(CatalogError, match=r"model 'm1': missing field 'greeting'"):
+            parse(entry(**base))
+        with pytest.raises(CatalogError, match=r"field 'loudness' must be a whole number"):
+            parse(entry(**base, greeting="hi", loudness="loud"))
+    finally:
+        registry.backend_class.cache_clear()
+
+
 def test_an_unknown_backend_is_refused():
     with pytest.raises(CatalogError, match=r"model 'm1': field 'backend' must be one of"):
         parse(entry(backend="anthropic"))
@@ -205,7 +257,7 @@ def test_a_model_whose_key_variable_is_set_is_usable(monkeypatch):
     model = parse(entry(api_key_env="PARLEY_CATALOG_TEST_KEY")).get("m1")
 
     assert model.usable
-    assert model.api_key == "sk-test"
+    assert model.options.api_key == "sk-test"
 
 
 def test_a_keyless_server_with_a_base_url_is_usable():
@@ -223,7 +275,7 @@ def test_base_url_env_overrides_the_base_url(monkeypatch):
     monkeypatch.setenv("PARLEY_CATALOG_TEST_URL", "http://10.0.0.1:8000/v1")
     model = parse(entry(base_url=None, base_url_env="PARLEY_CATALOG_TEST_URL")).get("m1")
 
-    assert model.resolved_base_url == "http://10.0.0.1:8000/v1"
+    assert model.options.resolved_base_url == "http://10.0.0.1:8000/v1"
     assert model.usable
 
 
@@ -253,7 +305,7 @@ def test_a_local_model_whose_file_exists_is_usable(tmp_path):
     model = parse(entry(backend="local", base_url=None, path=str(weights))).get("m1")
 
     assert model.usable
-    assert model.local_path() == weights
+    assert model.options.local_path() == weights
 
 
 # --- the default ---------------------------------------------------------------------

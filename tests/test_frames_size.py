@@ -80,7 +80,9 @@ async def test_an_answer_reads_no_user_and_its_final_frame_carries_the_text_once
         for sql in statements.sql
         if '"conversations_conversation"."system_prompt"' in sql and "SUM(" not in sql
     ]
-    assert not refreshes, refreshes
+    # The turn reads the settings as saved once (a change made in another tab
+    # applies to the very next message); the final frame adds no refresh.
+    assert len(refreshes) <= 1, refreshes
     assert len(statements.sql) <= 20, statements.sql
 
 

@@ -36,3 +36,31 @@ def test_a_broken_catalog_is_a_command_error(settings, tmp_path):
 
     with pytest.raises(CommandError, match="model 'x': missing field 'label'"):
         call_command("models")
+
+
+def test_each_model_says_how_its_tokens_are_counted(capsys):
+    call_command("models")
+
+    out = capsys.readouterr().out
+    assert "tokens: cl100k_base (exact), 3 tokens per message" in out
+    # "keyed" names no tokenizer and is not OpenAI's API: an estimate.
+    assert "tokens: cl100k_base (estimated, 10% of the window kept free)" in out
+
+
+def test_check_compares_our_counts_with_the_servers_on_english_and_korean(capsys, upstream):
+    call_command("models", "--check")
+
+    out = capsys.readouterr().out
+    # The fake's tokens are words: 13 in the English sample, 8 in the Korean one.
+    assert out.count("counts: English ours 14, server 13 (differs); Korean ours") == 3
+    assert "server 8 (differs)" in out
+
+
+def test_check_says_when_the_server_cannot_tokenize(capsys, upstream):
+    upstream.tokenize_paths = ()
+
+    call_command("models", "--check")
+
+    assert "the server's tokenizer cannot be asked (/extras/tokenize: HTTP 404)" in (
+        capsys.readouterr().out
+    )

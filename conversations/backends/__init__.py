@@ -1,6 +1,14 @@
 """Model backends: the catalog of configured models and the classes that stream from them."""
 
-from conversations.backends.base import Backend, BackendError, Queued, RequestOptions, Usage
+from conversations.backends.base import (
+    Backend,
+    BackendError,
+    ContextOverflowError,
+    Finish,
+    Queued,
+    RequestOptions,
+    Usage,
+)
 from conversations.backends.registry import (
     Catalog,
     CatalogError,
@@ -16,6 +24,8 @@ __all__ = [
     "BackendError",
     "Catalog",
     "CatalogError",
+    "ContextOverflowError",
+    "Finish",
     "ModelConfig",
     "Queued",
     "RequestOptions",

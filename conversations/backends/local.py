@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import importlib.util
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
 from conversations.backends.base import (
     Backend,
     BackendError,
+    Finish,
     Queued,
     RequestOptions,
     StreamEvent,
+    TokenizerUnavailable,
     Usage,
 )
-from conversations.backends.registry import ModelConfig
+from conversations.backends.overflow import overflow_recognise
+
+if TYPE_CHECKING:
+    from conversations.backends.registry import ModelConfig
 
 logger = logging.getLogger("parley.backends")
 
@@ -47,12 +56,58 @@ def _disable_extra_buffer_types(llama_cpp: Any) -> None:
     llama_cpp._parley_patched = True
 
 
+@dataclass(frozen=True)
+class LocalOptions:
+    """Where a local model's GGUF file is: a path, or a package that ships it."""
+
+    path: str = ""
+    package: str = ""
+    file: str = ""
+    repeat_penalty: float | None = None
+
+    def local_path(self) -> Path | None:
+        """Find the weights file, without importing its package."""
+        if self.path:
+            path = Path(self.path).expanduser()
+            return path if path.is_file() else None
+        if self.package:
+            spec = importlib.util.find_spec(self.package)
+            if spec is None or not spec.submodule_search_locations:
+                return None
+            path = Path(spec.submodule_search_locations[0]) / self.file
+            return path if path.is_file() else None
+        return None
+
+
 class LocalLlamaBackend(Backend):
     """Run a llama.cpp model off the event loop, one generation at a time.
 
     One `Llama` instance is not thread-safe, so a single worker thread serves all
     requests in order; callers behind others are told how many are ahead.
     """
+
+    Options = LocalOptions
+    TOKENIZER = "model"
+
+    @classmethod
+    def options_error(cls, options: LocalOptions) -> str:
+        """A local model needs a file: a path, or a package and a file name."""
+        if not (options.path or options.package):
+            return "a local model needs 'path' or 'package' and 'file'"
+        return ""
+
+    @classmethod
+    def unusable_reason(cls, options: LocalOptions) -> str:
+        """Usable when llama-cpp-python is installed and the file is there."""
+        if importlib.util.find_spec("llama_cpp") is None:
+            return _("llama-cpp-python is not installed")
+        if options.local_path() is None:
+            where = options.path or _("%(file)s in package %(package)s") % {
+                "file": options.file,
+                "package": options.package,
+            }
+            return _("model file not found (%(where)s)") % {"where": where}
+        return ""
 
     def __init__(self, model: ModelConfig) -> None:
         super().__init__(model)
@@ -62,12 +117,42 @@ class LocalLlamaBackend(Backend):
         # Requests submitted and not yet finished; only touched on the event loop.
         self._in_flight = 0
 
+    def text_counter(self) -> Callable[[str], int]:
+        """Count with the model's own vocabulary: a vocabulary-only llama.cpp instance.
+
+        Its own instance (vocab_only loads no weights, ~0.1 s) with its own
+        lock: counting never waits behind a generation.
+        """
+        vocabulary: list[Any] = []
+        lock = threading.Lock()
+
+        def count(text: str) -> int:
+            with lock:
+                if not vocabulary:
+                    vocabulary.append(self._vocabulary())
+                return len(vocabulary[0].tokenize(text.encode(), add_bos=False, special=False))
+
+        return count
+
+    def _vocabulary(self) -> Any:
+        path = self.options.local_path()
+        if path is None:
+            raise TokenizerUnavailable(f"the model file of {self.model.id} is missing")
+        import llama_cpp.llama_cpp as llama_cpp_lib
+        from llama_cpp import Llama
+
+        _disable_extra_buffer_types(llama_cpp_lib)
+        vocabulary = Llama(model_path=str(path), vocab_only=True, verbose=False)
+        # Freed before the interpreter tears llama.cpp's bindings down.
+        atexit.register(vocabulary.close)
+        return vocabulary
+
     def load(self) -> None:
         """Load the weights once; later calls return at once."""
         with self._load_lock:
             if self._llama is not None:
                 return
-            path = self.model.local_path()
+            path = self.options.local_path()
             if path is None:
                 raise BackendError(
                     _("The model file for %(model)s is missing.") % {"model": self.model.label}
@@ -138,35 +223,46 @@ class LocalLlamaBackend(Backend):
             if cancelled.is_set():
                 return
             self.load()
-            options: dict[str, Any] = {"max_tokens": max_tokens}
+            sampling: dict[str, Any] = {"max_tokens": max_tokens}
             if self.model.temperature is not None:
-                options["temperature"] = self.model.temperature
-            if self.model.repeat_penalty is not None:
-                options["repeat_penalty"] = self.model.repeat_penalty
+                sampling["temperature"] = self.model.temperature
+            if self.options.repeat_penalty is not None:
+                sampling["repeat_penalty"] = self.options.repeat_penalty
             if request is not None:
                 if request.temperature is not None:
-                    options["temperature"] = request.temperature
+                    sampling["temperature"] = request.temperature
                 if request.top_p is not None:
-                    options["top_p"] = request.top_p
+                    sampling["top_p"] = request.top_p
                 if request.stop:
-                    options["stop"] = list(request.stop)
+                    sampling["stop"] = list(request.stop)
             output_tokens = 0
-            chunks = self._llama.create_chat_completion(messages=messages, stream=True, **options)
+            finish_reason = ""
+            chunks = self._llama.create_chat_completion(messages=messages, stream=True, **sampling)
             try:
                 for chunk in chunks:
                     if cancelled.is_set():
                         break
-                    text = chunk["choices"][0]["delta"].get("content")
+                    choice = chunk["choices"][0]
+                    text = choice["delta"].get("content")
                     if text:
                         output_tokens += 1  # llama.cpp streams one token per chunk
                         emit(text)
+                    finish_reason = choice.get("finish_reason") or finish_reason
             finally:
                 chunks.close()
+            emit(Finish(finish_reason))
             # n_tokens is what sits in the context now: the prompt plus the reply.
             input_tokens = max(int(self._llama.n_tokens) - output_tokens, 0)
             emit(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
         except BackendError as exc:
             emit(exc)
+        except ValueError as exc:
+            # llama.cpp says "Requested tokens (N) exceed context window of M".
+            overflow = overflow_recognise(str(exc))
+            if overflow is None:
+                logger.exception("local model %s failed", self.model.id)
+                overflow = BackendError(_("The local model failed: %(error)s") % {"error": exc})
+            emit(overflow)
         except Exception as exc:
             logger.exception("local model %s failed", self.model.id)
             emit(BackendError(_("The local model failed: %(error)s") % {"error": exc}))

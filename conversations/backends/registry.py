@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import importlib.util
 import logging
-import os
 import threading
 import tomllib
+import types
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -23,11 +23,19 @@ from conversations.backends.base import Backend
 
 logger = logging.getLogger("parley.backends")
 
-# Backend kinds resolved lazily: importing llama.cpp is not free.
+# Backend kinds resolved lazily: a catalog names only the kinds it uses. A new
+# kind of backend is one class (with its Options) and one line here.
 BACKEND_CLASSES = {
     "openai": "conversations.backends.openai_compat.OpenAICompatibleBackend",
     "local": "conversations.backends.local.LocalLlamaBackend",
 }
+
+
+@cache
+def backend_class(kind: str) -> type[Backend]:
+    """Return the backend class of a catalog `backend` name (imported on first use)."""
+    module_name, _dot, class_name = BACKEND_CLASSES[kind].rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 class CatalogError(Exception):
@@ -44,72 +52,41 @@ class UnknownModelError(LookupError):
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """A catalog entry: the fields every model has, and its backend's own `options`."""
+
     id: str
     label: str
     backend: str
     upstream: str
     context_window: int
     max_output_tokens: int
+    # How tokens are counted (see conversations.counters): unset, tiktoken's
+    # `encoding` (exact for OpenAI's API, else an estimate); "tiktoken" (the
+    # server uses that encoding); "model" (the local model's own vocabulary);
+    # "server" (the server's /tokenize); "huggingface" (`tokenizer_file`).
+    tokenizer: str = ""
     encoding: str = "cl100k_base"
+    tokenizer_file: str = ""
+    # Tokens the chat template adds per message (0: the tokenizer's default).
+    tokens_per_message: int = 0
+    # Share of the window kept free where counts are only an estimate.
+    token_margin: float = 0.1
+    # The chat template accepts only user/assistant turns in alternation,
+    # starting with a question (most open models' templates).
+    strict_alternation: bool = False
     price_input_per_1k: Decimal = Decimal("0")
     price_output_per_1k: Decimal = Decimal("0")
-    base_url: str = ""
-    base_url_env: str = ""
-    api_key_env: str = ""
     temperature: float | None = None
-    request_timeout: float = 60.0
     description: str = ""
-    # Local models: a file path, or a package that ships the file.
-    path: str = ""
-    package: str = ""
-    file: str = ""
-    repeat_penalty: float | None = None
     # Whether this model is asked to name conversations (a tiny model's titles
     # are worse than the first message's words).
     writes_titles: bool = True
-
-    @property
-    def resolved_base_url(self) -> str:
-        return (os.environ.get(self.base_url_env, "") if self.base_url_env else "") or self.base_url
-
-    @property
-    def api_key(self) -> str:
-        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
-
-    @property
-    def is_local(self) -> bool:
-        return self.backend == "local"
-
-    def local_path(self) -> Path | None:
-        """Find the weights file of a local model, without importing its package."""
-        if self.path:
-            path = Path(self.path).expanduser()
-            return path if path.is_file() else None
-        if self.package:
-            spec = importlib.util.find_spec(self.package)
-            if spec is None or not spec.submodule_search_locations:
-                return None
-            path = Path(spec.submodule_search_locations[0]) / self.file
-            return path if path.is_file() else None
-        return None
+    # An instance of the backend class's Options (its own catalog fields).
+    options: Any = None
 
     def unusable_reason(self) -> str:
         """Say why this model cannot be used now, or "" when it can."""
-        if self.backend == "local":
-            if importlib.util.find_spec("llama_cpp") is None:
-                return _("llama-cpp-python is not installed")
-            if self.local_path() is None:
-                where = self.path or _("%(file)s in package %(package)s") % {
-                    "file": self.file,
-                    "package": self.package,
-                }
-                return _("model file not found (%(where)s)") % {"where": where}
-            return ""
-        if self.api_key_env and not self.api_key:
-            return _("%(variable)s is not set") % {"variable": self.api_key_env}
-        if not self.api_key_env and not self.resolved_base_url:
-            return _("no base_url for a keyless server")
-        return ""
+        return backend_class(self.backend).unusable_reason(self.options)
 
     @property
     def usable(self) -> bool:
@@ -146,29 +123,96 @@ class Catalog:
         return usable[0] if usable else preferred
 
 
-_FIELD_TYPES: dict[str, type] = {
-    "id": str,
-    "label": str,
-    "backend": str,
-    "upstream": str,
-    "context_window": int,
-    "max_output_tokens": int,
-    "encoding": str,
-    "price_input_per_1k": Decimal,
-    "price_output_per_1k": Decimal,
-    "base_url": str,
-    "base_url_env": str,
-    "api_key_env": str,
-    "temperature": float,
-    "request_timeout": float,
-    "description": str,
-    "path": str,
-    "package": str,
-    "file": str,
-    "repeat_penalty": float,
-    "writes_titles": bool,
+def _field_types(cls: type) -> dict[str, tuple[type, bool]]:
+    """Each field of a config dataclass: its type (None stripped) and whether it is required."""
+    hints = get_type_hints(cls)
+    result = {}
+    for spec in dataclasses.fields(cls):
+        hint = hints[spec.name]
+        if isinstance(hint, types.UnionType):
+            hint = next(arg for arg in get_args(hint) if arg is not type(None))
+        required = (
+            spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+        )
+        result[spec.name] = (hint, required)
+    return result
+
+
+# The common fields; `options` is filled from the backend's own fields.
+_COMMON_FIELDS = {
+    name: spec for name, spec in _field_types(ModelConfig).items() if name != "options"
 }
-_REQUIRED = ("id", "label", "backend", "upstream", "context_window", "max_output_tokens")
+
+
+def _field_value(where: str, name: str, value: Any, expected: type) -> Any:
+    """Check one catalog value against the field's type; return it converted."""
+    if expected is Decimal:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise CatalogError(f'{where}: field {name!r} must be a price like "0.0015"')
+        try:
+            value = Decimal(str(value))
+        except InvalidOperation:
+            raise CatalogError(f"{where}: field {name!r} is not a number: {value!r}") from None
+        if value < 0:
+            raise CatalogError(f"{where}: field {name!r} must not be negative")
+    elif expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CatalogError(f"{where}: field {name!r} must be a number")
+        value = float(value)
+    elif expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CatalogError(f"{where}: field {name!r} must be a whole number")
+        if value <= 0:
+            raise CatalogError(f"{where}: field {name!r} must be positive")
+    elif expected is bool:
+        if not isinstance(value, bool):
+            raise CatalogError(f"{where}: field {name!r} must be true or false")
+    elif not isinstance(value, expected):
+        raise CatalogError(f"{where}: field {name!r} must be a {expected.__name__}")
+    return value
+
+
+def model_build(entry: dict[str, Any], *, where: str = "model") -> ModelConfig:
+    """Build a ModelConfig from one entry's fields, common and backend-specific.
+
+    Raises CatalogError naming `where` and the field for a missing, unknown or
+    mistyped field.
+    """
+    for name, (_type, required) in _COMMON_FIELDS.items():
+        if required and name not in entry:
+            raise CatalogError(f"{where}: missing field {name!r}")
+    kind = _field_value(where, "backend", entry["backend"], str)
+    if kind not in BACKEND_CLASSES:
+        kinds = ", ".join(sorted(BACKEND_CLASSES))
+        raise CatalogError(f"{where}: field 'backend' must be one of {kinds}")
+    backend = backend_class(kind)
+    own_fields = _field_types(backend.Options)
+    common: dict[str, Any] = {}
+    own: dict[str, Any] = {}
+    for name, value in entry.items():
+        if name in _COMMON_FIELDS:
+            common[name] = _field_value(where, name, value, _COMMON_FIELDS[name][0])
+        elif name in own_fields:
+            own[name] = _field_value(where, name, value, own_fields[name][0])
+        else:
+            raise CatalogError(f"{where}: unknown field {name!r} for backend {kind!r}")
+    for name, (_type, required) in own_fields.items():
+        if required and name not in own:
+            raise CatalogError(f"{where}: missing field {name!r}")
+    if common["max_output_tokens"] >= common["context_window"]:
+        raise CatalogError(f"{where}: field 'max_output_tokens' must be below 'context_window'")
+    tokenizers = ("tiktoken", "huggingface", backend.TOKENIZER)
+    if common.get("tokenizer", "tiktoken") not in tokenizers:
+        choices = ", ".join(repr(name) for name in tokenizers if name)
+        raise CatalogError(f"{where}: field 'tokenizer' must be one of {choices} for {kind!r}")
+    if common.get("tokenizer") == "huggingface" and not common.get("tokenizer_file"):
+        raise CatalogError(f"{where}: tokenizer 'huggingface' needs 'tokenizer_file'")
+    if not 0 <= common.get("token_margin", 0.1) < 1:
+        raise CatalogError(f"{where}: field 'token_margin' must be a share from 0 to below 1")
+    options = backend.Options(**own)
+    if problem := backend.options_error(options):
+        raise CatalogError(f"{where}: {problem}")
+    return ModelConfig(**common, options=options)
 
 
 def _parse_model(entry: Any, index: int) -> ModelConfig:
@@ -177,47 +221,9 @@ def _parse_model(entry: Any, index: int) -> ModelConfig:
         raise CatalogError(f"{where}: expected a table, got {type(entry).__name__}")
     if isinstance(entry.get("id"), str):
         where = f"model {entry['id']!r}"
-    for name in _REQUIRED:
-        if name not in entry:
-            raise CatalogError(f"{where}: missing field {name!r}")
-    values: dict[str, Any] = {}
-    for name, value in entry.items():
-        if name == "default":
-            continue
-        expected = _FIELD_TYPES.get(name)
-        if expected is None:
-            raise CatalogError(f"{where}: unknown field {name!r}")
-        if expected is Decimal:
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise CatalogError(f'{where}: field {name!r} must be a price like "0.0015"')
-            try:
-                value = Decimal(str(value))
-            except InvalidOperation:
-                raise CatalogError(f"{where}: field {name!r} is not a number: {value!r}") from None
-            if value < 0:
-                raise CatalogError(f"{where}: field {name!r} must not be negative")
-        elif expected is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise CatalogError(f"{where}: field {name!r} must be a number")
-            value = float(value)
-        elif expected is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise CatalogError(f"{where}: field {name!r} must be a whole number")
-            if value <= 0:
-                raise CatalogError(f"{where}: field {name!r} must be positive")
-        elif expected is bool and not isinstance(value, bool):
-            raise CatalogError(f"{where}: field {name!r} must be true or false")
-        elif not isinstance(value, expected):
-            raise CatalogError(f"{where}: field {name!r} must be a {expected.__name__}")
-        values[name] = value
-    if values["backend"] not in BACKEND_CLASSES:
-        kinds = ", ".join(sorted(BACKEND_CLASSES))
-        raise CatalogError(f"{where}: field 'backend' must be one of {kinds}")
-    if values["max_output_tokens"] >= values["context_window"]:
-        raise CatalogError(f"{where}: field 'max_output_tokens' must be below 'context_window'")
-    if values["backend"] == "local" and not (values.get("path") or values.get("package")):
-        raise CatalogError(f"{where}: a local model needs 'path' or 'package' and 'file'")
-    return ModelConfig(**values)
+    return model_build(
+        {name: value for name, value in entry.items() if name != "default"}, where=where
+    )
 
 
 def catalog_parse(text: str, *, source: str = "models.toml") -> Catalog:
@@ -283,15 +289,12 @@ def get_backend(model: ModelConfig) -> Backend:
     with _backends_lock:
         backend = _backends.get(model)
         if backend is None:
-            module_name, _dot, class_name = BACKEND_CLASSES[model.backend].rpartition(".")
-            backend_class = getattr(importlib.import_module(module_name), class_name)
-            backend = backend_class(model)
-            _backends[model] = backend
+            backend = _backends[model] = backend_class(model.backend)(model)
     return backend
 
 
 def models_encodings() -> set[str]:
-    """The tiktoken encodings of the usable models."""
+    """The tiktoken encodings of the usable models (their counts or their estimates)."""
     return {model.encoding for model in get_catalog().usable()}
 
 
@@ -299,3 +302,6 @@ def models_encodings() -> set[str]:
 def _forget_catalog(*, setting: str, **kwargs: Any) -> None:
     if setting == "PARLEY_MODELS_FILE":
         _catalog_from.cache_clear()
+        from conversations.counters import counters_forget
+
+        counters_forget()

@@ -18,6 +18,7 @@ from conversations.engine.runner import ReplyOutcome, reply_finished_connect
 from conversations.engine.state import Snapshot, reply_snapshot
 from conversations.engine.turns import (
     reply_again,
+    reply_continue,
     reply_stop,
     reply_to_edit,
     reply_to_question,
@@ -32,6 +33,7 @@ from conversations.engine.watch import (
     ReplyQueued,
     ReplyText,
     Retitled,
+    SettingsChanged,
     TurnStarted,
     WatchEvent,
     reply_observe,
@@ -46,6 +48,7 @@ __all__ = [
     "ReplyQueued",
     "ReplyText",
     "Retitled",
+    "SettingsChanged",
     "Snapshot",
     "TurnStarted",
     "WatchEvent",
@@ -57,6 +60,7 @@ __all__ = [
     "replies_interrupt_all",
     "replies_interrupt_stale",
     "reply_again",
+    "reply_continue",
     "reply_finished_connect",
     "reply_observe",
     "reply_snapshot",

@@ -23,7 +23,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from conversations import services
-from conversations.backends import BackendError, ModelConfig, Queued, Usage, get_backend
+from conversations.backends import BackendError, Finish, ModelConfig, Queued, Usage, get_backend
 from conversations.database import database_call
 from conversations.engine.checkpoints import checkpointer_ensure
 from conversations.engine.delivery import (
@@ -36,6 +36,7 @@ from conversations.engine.delivery import (
 )
 from conversations.engine.state import Reply, Snapshot, running
 from conversations.models import Conversation, Message
+from conversations.outcomes import reply_outcome
 
 logger = logging.getLogger("parley.generation")
 
@@ -49,6 +50,8 @@ class ReplyOutcome:
     status: str
     # The answer to a conversation's first question (the one that may name it).
     first_answer: bool
+    # The conversation keeps a summary of what falls out of its window.
+    memory: bool = False
 
 
 # Called, in the reply's task, after each reply ended and was saved.
@@ -74,6 +77,11 @@ async def reply_start(
     reply = Reply(
         message_id=turn.assistant_message.id, group=group, loop=asyncio.get_running_loop()
     )
+    if turn.continued is not None:  # its snapshots and saves start from the text so far
+        prefix = turn.continued.content
+        reply.parts.append(prefix)
+        reply.published_chars = reply.prefix_chars = len(prefix)
+        reply.saved_parts = 1
     running[reply.message_id] = reply
     checkpointer_ensure()
     await _control_join(reply)
@@ -83,6 +91,7 @@ async def reply_start(
         "appended_ids": [] if redraw else [message.id for message in messages],
         "redraw": redraw,
         "assistant_message_id": turn.assistant_message.id,
+        "unarchived": turn.unarchived,
     }
     # Views here draw a new turn from its messages as saved, with no query: a
     # database round trip per view, queued behind other sockets' writes, held
@@ -292,6 +301,7 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
     started = time.monotonic()
     first_token_at: float | None = None
     usage: Usage | None = None
+    finish_reason: str | None = None
     status, error = Message.Status.COMPLETE, ""
     first_token_timeout = settings.PARLEY_FIRST_TOKEN_TIMEOUT
     try:
@@ -308,6 +318,8 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
             ):
                 if isinstance(event, Usage):
                     usage = event
+                elif isinstance(event, Finish):
+                    finish_reason = event.reason
                 elif isinstance(event, Queued):
                     first_token_deadline.reschedule(None)
                     await conversation_publish(
@@ -323,6 +335,21 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
                         first_token_at = time.monotonic()
                         first_token_deadline.reschedule(None)
                     publisher.add(event)
+        outcome = reply_outcome(
+            text=reply.text[reply.prefix_chars :],
+            finish_reason=finish_reason,
+            model=model,
+            input_tokens=turn.window.input_tokens,
+        )
+        status, error = outcome.status, outcome.error
+        if error:
+            logger.warning(
+                "generation %s ended %s (finish reason %r): %s",
+                reply.message_id,
+                status,
+                finish_reason,
+                error,
+            )
     except TimeoutError:
         status = Message.Status.ERROR
         error = gettext("The model did not start answering within %(seconds)s s.") % {
@@ -332,7 +359,13 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
     except asyncio.CancelledError:
         status = Message.Status.STOPPED if reply.stop_requested else Message.Status.INTERRUPTED
     except BackendError as exc:
-        logger.warning("generation %s failed: %s", reply.message_id, exc.message)
+        # The upstream's own words go to the log; the user reads our sentence.
+        logger.warning(
+            "generation %s failed: %s (upstream: %s)",
+            reply.message_id,
+            exc.message,
+            exc.detail or "-",
+        )
         status, error = Message.Status.ERROR, exc.message
     except Exception:
         logger.exception("generation %s failed", reply.message_id)
@@ -346,12 +379,14 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
             content=reply.text,
             status=status,
             error=error,
+            finish_reason=finish_reason or "",
             usage=usage,
             estimated_input_tokens=turn.window.input_tokens,
             time_to_first_token_ms=(
                 round((first_token_at - started) * 1000) if first_token_at else None
             ),
             duration_ms=round((now - started) * 1000),
+            continued=turn.continued,
         )
         event = {"type": "generation.finished", "message_id": reply.message_id}
         # Views here draw the reply as it was saved, with no read.
@@ -364,7 +399,8 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
             message_id=reply.message_id,
             group=reply.group,
             status=status,
-            first_answer=turn.user_message.parent_id is None,
+            first_answer=turn.user_message.parent_id is None and turn.continued is None,
+            memory=turn.memory,
         )
         for listener in _finish_listeners:
             try:

@@ -28,6 +28,8 @@ class Reply:
     loop: asyncio.AbstractEventLoop | None = None
     saved_parts: int = 0
     saved_at: float = field(default_factory=time.monotonic)
+    # Characters of text the reply had before this run (Continue writes on).
+    prefix_chars: int = 0
 
     @property
     def text(self) -> str:

@@ -46,6 +46,15 @@ async def reply_to_edit(
     return turn
 
 
+async def reply_continue(*, conversation: Conversation, message_id: int) -> services.Turn:
+    """Write on an answer cut at the length limit (see `services.turn_continue`)."""
+    turn = await database_call(services.turn_continue)(
+        conversation=conversation, message_id=message_id
+    )
+    await reply_start(conversation=conversation, turn=turn, redraw=True)
+    return turn
+
+
 async def version_show(*, conversation: Conversation, message_id: int, step: int) -> None:
     """Show another version of a message in every view of the conversation."""
     await database_call(services.branch_switch)(

@@ -45,6 +45,8 @@ class TurnStarted:
     appended_ids: list[int]
     # The turn's messages as saved, when it started in this process (no read needed).
     messages: list[Message] | None = None
+    # The turn brought the conversation back from the archive.
+    unarchived: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,11 @@ class Retitled:
     """The conversation has a new title."""
 
 
+@dataclass(frozen=True)
+class SettingsChanged:
+    """The conversation's model, system prompt or summary changed (in another view)."""
+
+
 WatchEvent = (
     TurnStarted
     | ComparisonStarted
@@ -98,6 +105,7 @@ WatchEvent = (
     | ReplyEnded
     | BranchSwitched
     | Retitled
+    | SettingsChanged
 )
 
 
@@ -192,7 +200,9 @@ class ConversationWatch:
         for message_id in ended:
             self.shown_seq[message_id] = ALL_SHOWN
         message_id = event.assistant_message_id
-        return message_id not in ended and reply_snapshot(message_id) is None
+        # A redrawn branch shows the reply from its snapshot too: a continued
+        # answer already has text, which the drawing (made empty) leaves out.
+        return message_id not in ended and (event.redraw or reply_snapshot(message_id) is None)
 
     def comparison_drawn(self, event: ComparisonStarted, *, ended: list[int]) -> list[int]:
         """Note that a comparison was drawn; return the replies to follow (as `turn_drawn`)."""
@@ -234,6 +244,7 @@ class ConversationWatch:
                     redraw=bool(event.get("redraw")),
                     appended_ids=event.get("appended_ids", []),
                     messages=event.get("messages"),
+                    unarchived=bool(event.get("unarchived")),
                 )
             ]
         if kind == "comparison.started":
@@ -269,6 +280,8 @@ class ConversationWatch:
             return [BranchSwitched()]
         if kind == "conversation.retitled":
             return [Retitled()]
+        if kind == "conversation.settings_changed":
+            return [SettingsChanged()]
         return []
 
 

@@ -9,9 +9,9 @@ from django.db.models import Case, TextField, Value, When
 from django.utils import timezone
 
 from conversations.backends import ModelConfig, Usage
-from conversations.models import Conversation, Message
+from conversations.counters import counter_for
+from conversations.models import Conversation, Message, UsageRecord
 from conversations.services.ledger import cost_compute, usage_record_close
-from conversations.tokens import encoding_resolved_name, message_token_count, text_token_count
 
 CHECKPOINT_BATCH = 200
 
@@ -75,47 +75,68 @@ def message_finish(
     content: str,
     status: str,
     error: str = "",
+    finish_reason: str = "",
     usage: Usage | None,
     estimated_input_tokens: int,
     time_to_first_token_ms: int | None,
     duration_ms: int,
+    continued: Message | None = None,
 ) -> dict[str, object]:
     """Record the end of a reply: its text, final status, usage, cost and timings.
+
+    Billing: what the upstream reported if it did; else our count, and nothing
+    at all for a reply with no text (a refused or failed request is not
+    charged). A stopped or cut reply is billed for the text it has.
+    `continued` is the answer as it was before a Continue: this request's
+    tokens and cost are added to its own.
 
     Returns the fields saved, so that the process that wrote the reply can draw
     it without reading it back.
     """
-    encoding = encoding_resolved_name(model.encoding)
-    token_count = message_token_count(role="assistant", content=content, encoding=encoding)
+    counter = counter_for(model)
+    written = content[len(continued.content) :] if continued is not None else content
     if usage is None:
         # The backend reported nothing: use our own count and say so.
-        input_tokens = estimated_input_tokens
-        output_tokens = text_token_count(content, encoding=encoding) if content else 0
+        input_tokens = estimated_input_tokens if written else 0
+        output_tokens = counter.text(written)
         estimated = True
     else:
         input_tokens, output_tokens, estimated = usage.input_tokens, usage.output_tokens, False
+    cost = cost_compute(model=model, input_tokens=input_tokens, output_tokens=output_tokens)
+    # The ledger's row of this request: by its reply, or, for a continuation,
+    # the row of this request only (the answer's first request has its own).
+    record = {"message_id": message_id}
+    if continued is not None:
+        open_row = UsageRecord.objects.filter(message_id=message_id, finished_at__isnull=True)
+        record = {"record_id": open_row.values_list("pk", flat=True).last()}
+    usage_record_close(
+        **record,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        estimated=estimated,
+        cost=cost,
+    )
+    if continued is not None:
+        input_tokens += continued.input_tokens or 0
+        output_tokens += continued.output_tokens or 0
+        cost += continued.cost or 0
+        estimated = estimated or continued.usage_estimated
     fields = {
         "content": content,
         "status": status,
         "error": error,
-        "token_count": token_count,
-        "token_encoding": encoding,
+        "finish_reason": finish_reason,
+        "token_count": counter.message(role="assistant", content=content),
+        "token_encoding": counter.name,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "usage_estimated": estimated,
-        "cost": cost_compute(model=model, input_tokens=input_tokens, output_tokens=output_tokens),
+        "cost": cost,
         "time_to_first_token_ms": time_to_first_token_ms,
         "duration_ms": duration_ms,
         "updated_at": timezone.now(),
     }
     # One UPDATE, no read first: this runs at the end of every answer.
     Message.objects.filter(pk=message_id).update(**fields)
-    usage_record_close(
-        message_id=message_id,
-        model=model,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        estimated=estimated,
-        cost=fields["cost"],
-    )
     return fields

@@ -6,6 +6,7 @@ when it raises, nothing was saved and nothing is sent.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -34,6 +35,13 @@ class Turn:
     window: Window
     # The question existed before (a regenerated answer): the reply has other versions.
     regenerated: bool = False
+    # Continuing an answer cut at the length limit: the answer as it was (its
+    # text, usage and cost so far).
+    continued: Message | None = None
+    # The turn brought the conversation back from the archive.
+    unarchived: bool = False
+    # The conversation keeps a summary of what falls out of the window.
+    memory: bool = False
     # What the request asked beyond the catalog's settings (the API's max_tokens...).
     options: RequestOptions = field(default_factory=RequestOptions)
 
@@ -136,6 +144,7 @@ def _turn_create(
     # One statement, decided by the row as it is now (the object may be older:
     # a websocket holds it): writing brings an archived conversation back to
     # the sidebar, and an untitled one takes the start of the message as title.
+    unarchived = conversation.archived_at is not None
     now = timezone.now()
     first_words = Truncator(" ".join(content.split())).chars(TITLE_LENGTH)
     untitled = Q(title="")
@@ -153,10 +162,12 @@ def _turn_create(
         conversation.title = first_words
         conversation.title_source = Conversation.TitleSource.MESSAGE
     return Turn(
+        memory=conversation.memory_enabled,
         user_message=user_message,
         assistant_message=assistant_message,
         model=model,
         window=window,
+        unarchived=unarchived,
         options=options or RequestOptions(),
     )
 
@@ -178,6 +189,7 @@ def turn_start(
     """
     content = message_validate(content)
     quota_check(user=conversation.owner)
+    _settings_current(conversation)
     model = require_usable(get_model(conversation.model_id))
     window = window_build(conversation=conversation, model=model, newest=content)
     with transaction.atomic():
@@ -197,6 +209,26 @@ def turn_start(
         )
 
 
+def _settings_current(conversation: Conversation) -> None:
+    """Read the model, system prompt, archive state and summary as saved now.
+
+    A socket holds its conversation from when it opened; the header (in this
+    tab or another) may have changed either since, and the very next message
+    must follow the change.
+    """
+    conversation.refresh_from_db(
+        fields=[
+            "model_id",
+            "system_prompt",
+            "archived_at",
+            "pinned_at",
+            "memory_enabled",
+            "summary",
+            "summary_through",
+        ]
+    )
+
+
 def _branch_message(conversation: Conversation, message_id: int, role: str) -> Message:
     message = conversation.messages.filter(pk=message_id, role=role, off_branch=False).first()
     if message is None:
@@ -214,6 +246,7 @@ def turn_edit(*, conversation: Conversation, message_id: int, content: str) -> T
     content = message_validate(content)
     original = _branch_message(conversation, message_id, Message.Role.USER)
     quota_check(user=conversation.owner)
+    _settings_current(conversation)
     model = require_usable(get_model(conversation.model_id))
     window = window_build(
         conversation=conversation, model=model, newest=content, before_id=original.pk
@@ -246,6 +279,7 @@ def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
     if question is None or question.role != Message.Role.USER:
         raise ValidationError(_("There is no question to answer again."))
     quota_check(user=conversation.owner)
+    _settings_current(conversation)
     model = require_usable(get_model(conversation.model_id))
     window = window_build(
         conversation=conversation, model=model, newest=question.content, before_id=question.pk
@@ -270,11 +304,64 @@ def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
         )
         conversation.save(update_fields=["updated_at"])
     return Turn(
+        memory=conversation.memory_enabled,
         user_message=question,
         assistant_message=assistant_message,
         model=model,
         window=window,
         regenerated=True,
+    )
+
+
+def turn_continue(*, conversation: Conversation, message_id: int) -> Turn:
+    """Write on an answer cut at the length limit, appending to the same message.
+
+    The model is sent the history, the question and the answer so far. Raises
+    ValidationError when the answer was not cut or is not the newest message.
+    """
+    answer = _branch_message(conversation, message_id, Message.Role.ASSISTANT)
+    if not answer.can_continue:
+        raise ValidationError(_("Only an answer cut at the length limit can be continued."))
+    question = answer.parent
+    if question is None or question.role != Message.Role.USER:
+        raise ValidationError(_("There is no question to answer again."))
+    quota_check(user=conversation.owner)
+    _settings_current(conversation)
+    model = require_usable(get_model(conversation.model_id))
+    window = window_build(
+        conversation=conversation,
+        model=model,
+        newest=question.content,
+        before_id=question.pk,
+        continuation=answer.content,
+    )
+    with transaction.atomic():
+        _lock(conversation)
+        if _branch_leaf_when_idle(conversation) != answer.pk:
+            raise ValidationError(_("Only the newest answer can be continued."))
+        # Conditional: of two Continue clicks, the second finds it streaming.
+        if not Message.objects.filter(pk=answer.pk, status=Message.Status.CUT).update(
+            status=Message.Status.STREAMING, model_id=model.id, updated_at=timezone.now()
+        ):
+            raise ValidationError(_("This answer is still being written."))
+        usage_record_open(
+            user_id=conversation.owner_id,
+            conversation=conversation,
+            message=answer,
+            model_id=model.id,
+            kind=UsageRecord.Kind.CONTINUE,
+        )
+        conversation.save(update_fields=["updated_at"])
+    earlier = copy.copy(answer)
+    answer.status, answer.model_id = Message.Status.STREAMING, model.id
+    return Turn(
+        memory=conversation.memory_enabled,
+        user_message=question,
+        assistant_message=answer,
+        model=model,
+        window=window,
+        regenerated=True,  # it may have other versions: drawn with them
+        continued=earlier,
     )
 
 

@@ -4,12 +4,15 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from conversations.backends import BackendError, CatalogError, Usage, get_backend, get_catalog
+from conversations.backends.base import TokenizerUnavailable
+from conversations.counters import counter_compare, counter_describe
 
 
 class Command(BaseCommand):
     help = (
         "List the models of the catalog and whether each is usable now (and why not). "
-        "With --check, send one tiny request to each usable model and report latency or error."
+        "With --check, send one tiny request to each usable model and report latency or error, "
+        "and our token count of a fixed English and Korean sample against the server's."
     )
 
     def add_arguments(self, parser) -> None:
@@ -31,10 +34,12 @@ class Command(BaseCommand):
             reason = model.unusable_reason()
             status = "usable" if not reason else f"not usable: {reason}"
             line = f"{model.id:<{width}}  {model.backend:<6}  {status}{default}  — {model.label}"
+            line += f"\n{'':<{width}}  tokens: {counter_describe(model)}"
             if check and not reason:
                 outcome, ok = asyncio.run(_probe(model))
                 failures += not ok
                 line += f"\n{'':<{width}}  check: {outcome}"
+                line += f"\n{'':<{width}}  counts: {_counts(model)}"
             self.stdout.write(line)
         usable = len(catalog.usable())
         summary = f"{len(catalog.models)} models, {usable} usable"
@@ -69,3 +74,15 @@ async def _probe(model) -> tuple[str, bool]:
     reply = "".join(text).strip()[:30]
     ttft_ms = (first - started) * 1000
     return f"ok, first token {ttft_ms:.0f} ms, total {total * 1000:.0f} ms: {reply!r}", True
+
+
+def _counts(model) -> str:
+    """Our count of the samples against the server's, or why the server was not asked."""
+    try:
+        compared = counter_compare(model)
+    except TokenizerUnavailable as exc:
+        return f"the server's tokenizer cannot be asked ({exc})"
+    return "; ".join(
+        f"{name} ours {ours}, server {theirs}" + ("" if ours == theirs else " (differs)")
+        for name, (ours, theirs) in compared.items()
+    )
