@@ -10,7 +10,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.http import HttpRequest  # noqa: E402
 from django.utils import translation  # noqa: E402
@@ -19,6 +18,7 @@ from conversations.backends.registry import models_warm_up  # noqa: E402
 from conversations.generation import STALE_AFTER  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 from conversations.services import messages_interrupt_stale  # noqa: E402
+from conversations.socket_guard import CsrfOriginValidator  # noqa: E402
 
 if settings.PARLEY_STARTUP_TASKS:
     # Local models' weights load once, when the server starts; token encodings
@@ -53,7 +53,8 @@ class WebsocketLocaleMiddleware:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        # The same origins as the HTTP CSRF check: scheme, host and port.
+        "websocket": CsrfOriginValidator(
             AuthMiddlewareStack(WebsocketLocaleMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 from typing import Any
 
@@ -18,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils.translation import gettext
 
-from conversations import frames, selectors, services
+from conversations import frames, inputs, selectors, services, socket_guard
 from conversations.backends import UnknownModelError
 from conversations.backends.registry import models_encodings
 from conversations.context import PromptTooLongError
@@ -120,6 +119,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except Http404:
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        if not socket_guard.socket_admit(user_id=user.pk):
+            await self.close(code=socket_guard.CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.admitted_user_id = user.pk
+        # Logout, a password change or a deactivation closes this socket (any worker).
+        self.session_groups = [socket_guard.user_group(user.pk)]
+        if session_key := socket_guard.scope_session_key(self.scope):
+            self.session_groups.append(socket_guard.session_group(session_key))
+        for group in self.session_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         encodings_preload(models_encodings())
         self.group = conversation_group(self.conversation.public_id)
         # Highest chunk sequence number shown, per streaming message.
@@ -138,6 +147,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self._attach_to_running(interrupted, streaming)
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "admitted_user_id"):
+            socket_guard.socket_release(user_id=self.admitted_user_id)
+            for group in self.session_groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
         if hasattr(self, "group"):
             view_close(self.group, self)
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -186,13 +199,23 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            data = json.loads(text_data or "")
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            logger.info("malformed frame on %s", self.group)
-            await self.send(text_data=frames.alert(gettext("That request was not understood.")))
+            data = inputs.frame_parse(text_data)
+        except inputs.FrameError as exc:
+            logger.info("malformed frame on %s: %s", self.group, exc)
+            await self.send(text_data=frames.alert(str(exc)))
             return
+        if not await self._session_valid():
+            return
+        try:
+            await self._handle(data)
+        except Exception:
+            # The socket stays open and usable; services change nothing half-way.
+            logger.exception("frame failed on %s", self.group)
+            await self.send(text_data=frames.alert(
+                gettext("That request could not be handled; nothing was changed.")
+            ))
+
+    async def _handle(self, data: dict) -> None:
         action = data.get("action", "send")
         if action == "stop":
             await self._stop(data.get("message_id"))
@@ -211,6 +234,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=frames.alert(
                 gettext("Unknown action: %(action)s") % {"action": str(action)[:40]}
             ))
+
+    async def _session_valid(self) -> bool:
+        """Whether the socket's session still logs its user in; else close the socket."""
+        session_key = socket_guard.scope_session_key(self.scope)
+        user_id = await database_call(socket_guard.session_user_id)(session_key=session_key)
+        if user_id == self.scope["user"].pk:
+            return True
+        await self.send(text_data=frames.alert(
+            gettext("Your session has ended; log in again to continue.")
+        ))
+        await self.close(code=socket_guard.CLOSE_SESSION_ENDED)
+        return False
 
     async def _send_message(self, content: Any) -> None:
         try:
@@ -243,10 +278,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         message_id = await self._message_id(message_id, gettext("No such version."))
         if message_id is None:
             return
-        try:
-            step = int(step)
-        except (TypeError, ValueError):
-            step = 0
+        # 1 or -1, as a number or as the text a form sends; anything else is refused below.
+        step = {"1": 1, "-1": -1}.get(step.strip() if isinstance(step, str) else repr(step), 0)
         try:
             await branch_switch(conversation=self.conversation, message_id=message_id, step=step)
         except ValidationError as exc:
@@ -263,8 +296,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         ids = []
         for value in message_ids[:SYNC_MAX_IDS]:
-            with contextlib.suppress(TypeError, ValueError):
-                ids.append(int(value))
+            if (message_id := inputs.id_parse(value)) is not None:
+                ids.append(message_id)
         if not ids:
             return
         ended = await database_call(selectors.message_ended_ids)(
@@ -275,11 +308,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def _message_id(self, value: Any, error: str) -> int | None:
         """The message id a frame names, or None after telling the user `error`."""
-        try:
-            return int(value)
-        except (TypeError, ValueError):
+        message_id = inputs.id_parse(value)
+        if message_id is None:
             await self.send(text_data=frames.alert(error))
-            return None
+        return message_id
 
     async def _refuse(self, exc: Exception) -> None:
         """Say why a request was refused, in the page and in the log."""
@@ -296,6 +328,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await generation_stop(message_id=message_id)
 
     # Group events -------------------------------------------------------
+
+    async def session_closed(self, event: dict) -> None:
+        """This socket's session was logged out: close at once."""
+        await self.close(code=socket_guard.CLOSE_SESSION_ENDED)
+
+    async def session_check(self, event: dict) -> None:
+        """The user's password or account changed: close unless the session still holds."""
+        await self._session_valid()
 
     async def turn_started(self, event: dict) -> None:
         self.shown_seq[event["assistant_message_id"]] = 0

@@ -19,8 +19,10 @@ from django.utils.translation import gettext as _
 
 from conversations.backends import ModelConfig, Usage, get_catalog, get_model
 from conversations.context import Window, window_build
+from conversations.inputs import text_check
 from conversations.models import Conversation, Message, SharedLink
 from conversations.quotas import quota_check
+from conversations.rendering import rendered_fields
 from conversations.selectors import shared_messages
 from conversations.tokens import encoding_resolved_name, message_token_count, text_token_count
 
@@ -65,15 +67,14 @@ def conversation_create(
     *, owner: AbstractBaseUser, model_id: str | None = None, system_prompt: str = ""
 ) -> Conversation:
     """Create an empty conversation for `owner` with a usable model."""
+    system_prompt = system_prompt_validate(system_prompt)
     model = model_for_new_conversation(model_id)
-    return Conversation.objects.create(
-        owner=owner, model_id=model.id, system_prompt=system_prompt.strip()
-    )
+    return Conversation.objects.create(owner=owner, model_id=model.id, system_prompt=system_prompt)
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
     """Give the conversation a title chosen by its owner."""
-    title = " ".join(title.split())
+    title = " ".join(text_check(title, field=_("The title")).split())
     if not title:
         raise ValidationError(_("A title cannot be empty."))
     if len(title) > 200:
@@ -92,18 +93,23 @@ def conversation_set_model(*, conversation: Conversation, model_id: str) -> Conv
     return conversation
 
 
-def conversation_set_system_prompt(
-    *, conversation: Conversation, system_prompt: str
-) -> Conversation:
-    """Change the instructions sent before every turn of this conversation."""
-    system_prompt = system_prompt.strip()
+def system_prompt_validate(system_prompt: str) -> str:
+    """Return the system prompt to save (stripped), or raise ValidationError saying why not."""
+    system_prompt = text_check(system_prompt, field=_("The system prompt")).strip()
     limit = settings.PARLEY_MAX_MESSAGE_CHARS
     if len(system_prompt) > limit:
         raise ValidationError(
             _("The system prompt is %(length)s characters long; the limit is %(limit)s.")
             % {"length": f"{len(system_prompt):,}", "limit": f"{limit:,}"}
         )
-    conversation.system_prompt = system_prompt
+    return system_prompt
+
+
+def conversation_set_system_prompt(
+    *, conversation: Conversation, system_prompt: str
+) -> Conversation:
+    """Change the instructions sent before every turn of this conversation."""
+    conversation.system_prompt = system_prompt_validate(system_prompt)
     conversation.save(update_fields=["system_prompt", "updated_at"])
     return conversation
 
@@ -139,9 +145,13 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def shared_link_share(*, conversation: Conversation) -> SharedLink:
+def shared_link_share(
+    *, conversation: Conversation, with_system_prompt: bool = False
+) -> SharedLink:
     """Share the conversation as it is now: its active link, re-snapshotted, or a new one.
 
+    The snapshot is the branch shown, the title, and the system prompt only if
+    `with_system_prompt` (a reader who continues the conversation gets it).
     Updating keeps the URL, so a link already sent shows the newer snapshot.
     """
     last = (
@@ -152,6 +162,11 @@ def shared_link_share(*, conversation: Conversation) -> SharedLink:
     )
     if last is None:
         raise ValidationError(_("There is nothing to share yet: send a message first."))
+    snapshot = {
+        "last_message": last,
+        "title": conversation.title,
+        "system_prompt": conversation.system_prompt if with_system_prompt else "",
+    }
     with transaction.atomic():
         link = (
             SharedLink.objects.select_for_update()
@@ -159,9 +174,10 @@ def shared_link_share(*, conversation: Conversation) -> SharedLink:
             .first()
         )
         if link is None:
-            return SharedLink.objects.create(conversation=conversation, last_message=last)
-        link.last_message = last
-        link.save(update_fields=["last_message", "updated_at"])
+            return SharedLink.objects.create(conversation=conversation, **snapshot)
+        for name, value in snapshot.items():
+            setattr(link, name, value)
+        link.save(update_fields=[*snapshot, "updated_at"])
         return link
 
 
@@ -184,9 +200,10 @@ def shared_link_fork(*, link: SharedLink, reader: AbstractBaseUser) -> Conversat
     with transaction.atomic():
         copy = Conversation.objects.create(
             owner=reader,
-            title=source.title,
+            title=link.title,
             model_id=source.model_id,
-            system_prompt=source.system_prompt,
+            # Only what the owner chose to share, as it was when shared.
+            system_prompt=link.system_prompt,
         )
         parent = None
         for message in shared_messages(link=link):
@@ -195,6 +212,8 @@ def shared_link_fork(*, link: SharedLink, reader: AbstractBaseUser) -> Conversat
                 parent=parent,
                 role=message.role,
                 content=message.content,
+                content_html=message.content_html,
+                content_html_version=message.content_html_version,
                 status=message.status,
                 error=message.error,
                 model_id=message.model_id,
@@ -208,6 +227,7 @@ def message_validate(content: str) -> str:
     """Return the message to send, or raise ValidationError saying what is wrong."""
     if not isinstance(content, str):
         raise ValidationError(_("The message must be text."))
+    text_check(content, field=_("The message"))
     if not content.strip():
         raise ValidationError(_("Type a message first."))
     limit = settings.PARLEY_MAX_MESSAGE_CHARS
@@ -225,8 +245,12 @@ def _lock(conversation: Conversation) -> None:
     PostgreSQL locks the conversation's row; SQLite's IMMEDIATE transactions
     (settings) hold the database's write lock from their first statement.
     """
+    rows = Conversation.objects.filter(pk=conversation.pk).values("pk")
     if connection.features.has_select_for_update:
-        list(Conversation.objects.select_for_update().filter(pk=conversation.pk).values("pk"))
+        rows = rows.select_for_update()
+    if not list(rows):
+        # Deleted in another window while this one was open.
+        raise ValidationError(_("This conversation was deleted."))
 
 
 def _require_idle(conversation: Conversation) -> None:
@@ -597,6 +621,8 @@ def message_finish(
     # One UPDATE, no read first: this runs at the end of every answer.
     Message.objects.filter(pk=message_id).update(
         content=content,
+        # Rendered once, here: every view and the share page show this HTML.
+        **rendered_fields(content),
         status=status,
         error=error,
         token_count=token_count,

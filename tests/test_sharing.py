@@ -64,7 +64,8 @@ def test_the_shared_page_shows_the_snapshot_and_nothing_else(client, alice, alic
     assert "alice" not in html.lower()  # not even the owner's name
     assert "out tokens" not in html  # no usage or cost
     assert response["X-Robots-Tag"] == "noindex, nofollow"
-    assert response["Referrer-Policy"] == "no-referrer"
+    # The token stays out of other sites' referrers; same-origin forms keep their Origin.
+    assert response["Referrer-Policy"] == "same-origin"
     assert "Content-Security-Policy" in response
 
 

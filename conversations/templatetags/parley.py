@@ -4,7 +4,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from conversations.backends import UnknownModelError, get_model
-from conversations.rendering import markdown_render
+from conversations.rendering import markdown_render, message_html
 
 register = template.Library()
 
@@ -13,6 +13,12 @@ register = template.Library()
 def markdown(text: str) -> SafeString:
     """Render untrusted markdown as sanitised HTML."""
     return mark_safe(markdown_render(text or ""))  # noqa: S308 - sanitised by nh3
+
+
+@register.filter
+def rendered(message) -> SafeString:
+    """A message's content as sanitised HTML, rendered once when it was final."""
+    return mark_safe(message_html(message))  # noqa: S308 - sanitised by nh3
 
 
 @register.filter
