@@ -29,6 +29,7 @@ from conversations.backends import UnknownModelError, get_catalog
 from conversations.context import PromptTooLongError, conversation_gauge
 from conversations.generation import turn_submit
 from conversations.inputs import text_check
+from conversations.stored_html import messages_html_store
 
 PAGE = "conversations/conversation.html"
 ARCHIVED_PAGE_SIZE = 50
@@ -123,6 +124,7 @@ def conversation_detail(request: HtmxHttpRequest, public_id: str) -> HttpRespons
     """Show a conversation with every message; the page then attaches by websocket."""
     conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
     messages = list(selectors.message_list(conversation=conversation))
+    messages_html_store(messages=messages)
     selectors.alternatives_annotate(messages=messages)
     streaming = next((m for m in messages if m.status == m.Status.STREAMING), None)
     context = _conversation_context(
@@ -331,10 +333,13 @@ def shared_conversation(request: HtmxHttpRequest, token: str) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     link = selectors.shared_link_get_public(token=token)
     services.shared_link_count_view(link=link)
+    messages = list(selectors.shared_messages(link=link))
+    # Anyone may open this page as often as they like: render each answer once.
+    messages_html_store(messages=messages)
     context = {
         "link": link,
         "title": link.title or _("Shared conversation"),
-        "chat_messages": list(selectors.shared_messages(link=link)),
+        "chat_messages": messages,
         "shared": True,
     }
     response = render(request, "conversations/shared.html", context)

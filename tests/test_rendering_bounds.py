@@ -123,3 +123,22 @@ def test_html_of_an_older_renderer_is_rendered_again(alice):
 
     assert "old renderer" not in page
     assert "<em>new</em>" in page
+
+
+@pytest.mark.django_db
+def test_an_answer_saved_without_html_is_rendered_once_by_the_shared_page(alice):
+    conversation = services.conversation_create(owner=alice)
+    add_message(conversation=conversation, role="user", content="Hi")
+    answer = add_message(conversation=conversation, role="assistant", content="*kept*")
+    link = services.shared_link_share(conversation=conversation)
+    reader = Client()
+
+    first = reader.get(link.get_absolute_url()).content.decode()
+    answer.refresh_from_db()
+    stored = answer.content_html
+    Message.objects.filter(pk=answer.pk).update(content_html="<p>served as stored</p>")
+    second = reader.get(link.get_absolute_url()).content.decode()
+
+    assert "<em>kept</em>" in first
+    assert stored == "<p><em>kept</em></p>\n"
+    assert "<p>served as stored</p>" in second
