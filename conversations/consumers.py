@@ -141,9 +141,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         # After joining: a turn that starts from now on is announced to this view.
-        self.left_out_up_to, interrupted, streaming = await database_call(_view_state)(
-            conversation=self.conversation
-        )
+        try:
+            self.left_out_up_to, interrupted, streaming = await database_call(_view_state)(
+                conversation=self.conversation
+            )
+        except Conversation.DoesNotExist:  # deleted in another window meanwhile
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
         await self._attach_to_running(interrupted, streaming)
 
     async def disconnect(self, code: int) -> None:

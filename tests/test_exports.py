@@ -88,7 +88,7 @@ def alices_trip(alice) -> Conversation:
 @pytest.fixture
 def alices_other(alice) -> Conversation:
     conversation = Conversation.objects.create(
-        owner=alice, title="Small model chat", model_id="tiny"
+        owner=alice, title="Old model chat", model_id="tiny"
     )
     add_message(conversation=conversation, role="user", content="Hello?")
     add_message(
