@@ -15,9 +15,8 @@ from django.http import HttpRequest  # noqa: E402
 from django.utils import translation  # noqa: E402
 
 from conversations.backends.registry import models_warm_up  # noqa: E402
-from conversations.generation import STALE_AFTER  # noqa: E402
+from conversations.engine import replies_interrupt_stale  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
-from conversations.services import messages_interrupt_stale  # noqa: E402
 from conversations.socket_guard import CsrfOriginValidator  # noqa: E402
 
 if settings.PARLEY_STARTUP_TASKS:
@@ -26,7 +25,7 @@ if settings.PARLEY_STARTUP_TASKS:
     # background (see ConversationConsumer.connect).
     models_warm_up(encodings=False)
     # Answers a dead process left half-written keep their text, marked interrupted.
-    messages_interrupt_stale(older_than=STALE_AFTER)
+    replies_interrupt_stale()
 
 
 

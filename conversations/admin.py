@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -23,7 +22,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
@@ -31,16 +29,15 @@ from django.utils.translation import ngettext
 
 from conversations.backends import get_catalog
 from conversations.exports import conversations_export_for_admin
-from conversations.models import Conversation, Message, SharedLink
+from conversations.models import COST_QUANTUM, Conversation, Message, SharedLink, UsageRecord
 from conversations.selectors import message_list
 from conversations.services import shared_link_revoke
 from conversations.usage import (
-    COST_PLACES,
-    DayUsage,
-    Usage,
+    CHART_METRICS,
     usage_by_day,
     usage_by_model,
     usage_by_user,
+    usage_chart,
     usage_of_conversation,
     usage_total,
 )
@@ -81,78 +78,6 @@ def _query_day(query: QueryDict, name: str, *, default: date) -> date:
             )
             % {"name": name, "example": f"{default:%Y-%m-%d}", "shown": shown}
         ) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Bar:
-    day: date
-    usage: Usage
-    x: float
-    y: float
-    width: float
-    height: float
-    center: float
-    tick: str  # the day written under the bar, or "" to keep the axis readable
-
-
-@dataclass(frozen=True, slots=True)
-class Chart:
-    """A bar chart drawn in a viewBox of `width` x `height` units."""
-
-    metric: str
-    bars: list[Bar]
-    top: Decimal | int
-    width: int
-    height: int
-    baseline: float
-    tick_y: float
-
-
-CHART_METRICS = {"cost": _("cost"), "tokens": _("tokens")}
-_CHART_WIDTH, _CHART_HEIGHT, _CHART_MARGIN = 900, 220, 24
-_PLOT_TOP, _PLOT_BOTTOM = 24, 190
-
-
-def usage_chart(*, days: list[DayUsage], since: date, until: date, metric: str) -> Chart:
-    """Lay out one bar per day of the period (a day with no answers gets an empty bar)."""
-    by_day = {row.day: row for row in days}
-    empty = Usage(requests=0, input_tokens=0, output_tokens=0, cost=Decimal("0"))
-
-    def amount(usage: Usage) -> Decimal | int:
-        return usage.cost if metric == "cost" else usage.tokens
-
-    count = (until - since).days + 1
-    top = max((amount(row) for row in days), default=0)
-    step = (_CHART_WIDTH - 2 * _CHART_MARGIN) / count
-    every = -(-count // 8)  # label about eight days at most
-    bars = []
-    for index in range(count):
-        day = since + timedelta(days=index)
-        usage = by_day.get(day, empty)
-        height = round(float(amount(usage)) / float(top or 1) * (_PLOT_BOTTOM - _PLOT_TOP), 2)
-        if amount(usage) > 0:
-            height = max(height, 1.0)  # a day with answers never looks empty
-        bars.append(
-            Bar(
-                day=day,
-                usage=usage,
-                x=round(_CHART_MARGIN + (index + 0.1) * step, 2),
-                y=round(_PLOT_BOTTOM - height, 2),
-                width=round(step * 0.8, 2),
-                height=height,
-                center=round(_CHART_MARGIN + (index + 0.5) * step, 2),
-                tick=date_format(day, "M j") if index % every == 0 else "",
-            )
-        )
-    return Chart(
-        metric=metric,
-        bars=bars,
-        top=top,
-        width=_CHART_WIDTH,
-        height=_CHART_HEIGHT,
-        baseline=_PLOT_BOTTOM,
-        tick_y=_PLOT_BOTTOM + 18,
-    )
 
 
 class MessageInline(admin.TabularInline):
@@ -366,7 +291,7 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.display(description=_("cost (USD)"), ordering="_total_cost")
     def total_cost(self, obj: Conversation) -> Decimal:
         # SQLite sums decimals as floats: show Message.cost's eight places.
-        return Decimal(obj._total_cost or 0).quantize(COST_PLACES)
+        return Decimal(obj._total_cost or 0).quantize(COST_QUANTUM)
 
     @admin.display(description=_("transcript"))
     def transcript_link(self, obj: Conversation) -> str:
@@ -480,4 +405,32 @@ class SharedLinkAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    """The usage ledger: every request to a model, read-only."""
+
+    list_display = (
+        "created_at",
+        "user",
+        "kind",
+        "channel",
+        "model_id",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "usage_estimated",
+    )
+    list_filter = ("kind", "channel", "model_id", "usage_estimated", "created_at")
+    search_fields = ("user__username", "model_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    readonly_fields = tuple(field.name for field in UsageRecord._meta.fields)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

@@ -17,26 +17,11 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils.translation import gettext
 
-from conversations import frames, inputs, selectors, services, socket_guard
+from conversations import engine, frames, inputs, selectors, socket_guard
 from conversations.backends import UnknownModelError
 from conversations.backends.registry import models_encodings
 from conversations.context import PromptTooLongError
-from conversations.generation import (
-    PROCESS_ID,
-    STALE_AFTER,
-    branch_switch,
-    chunk_group,
-    conversation_group,
-    database_call,
-    generation_snapshot,
-    generation_snapshot_request,
-    generation_stop,
-    turn_edit,
-    turn_regenerate,
-    turn_submit,
-    view_close,
-    view_open,
-)
+from conversations.database import database_call
 from conversations.models import Conversation
 from conversations.tokens import encodings_preload
 
@@ -45,7 +30,6 @@ logger = logging.getLogger("parley.consumers")
 # Close codes in the application range (4000-4999), so the page can tell why.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
-ALL_SHOWN = 2**62
 # A page shows at most a few replies streaming (one per conversation, normally).
 SYNC_MAX_IDS = 20
 # Channels runs close_old_connections before every event, a hop to the one
@@ -56,30 +40,14 @@ SYNC_MAX_IDS = 20
 CLOSE_OLD_CONNECTIONS_ON = frozenset({"websocket.connect"})
 
 
-def _view_state(*, conversation: Conversation) -> tuple[int | None, list[int], list[int]]:
-    """What a new view needs to know, in one trip to a database thread.
-
-    Returns the window boundary, the replies a dead worker left half-written
-    (now marked interrupted) and the replies still streaming.
-    """
-    boundary = frames.window_boundary(conversation=conversation)
-    streaming = selectors.message_streaming_ids(conversation=conversation)
-    interrupted = []
-    if streaming:  # only a streaming reply can be stale: no write transaction otherwise
-        interrupted = services.messages_interrupt_stale(
-            older_than=STALE_AFTER, conversation=conversation
-        )
-        if interrupted:
-            streaming = [id_ for id_ in streaming if id_ not in interrupted]
-    return boundary, interrupted, streaming
-
-
 class ConversationConsumer(AsyncWebsocketConsumer):
     """One browser view of one conversation."""
 
+    watch: engine.ConversationWatch | None = None
+
     async def __call__(self, scope, receive, send) -> None:
-        # AsyncConsumer.__call__ with a third source of events: the inbox where
-        # replies running in this process put theirs (see generation.conversation_publish).
+        # AsyncConsumer.__call__ with a third source of events: the watch's inbox,
+        # where replies running in this process put theirs (engine.delivery).
         self.inbox: asyncio.Queue[dict] = asyncio.Queue()
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
@@ -91,20 +59,19 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 [receive, self.channel_receive, self.inbox.get], self.dispatch
             )
 
-    def deliver(self, event: dict) -> None:
-        """Queue an event published in this process (generation.View)."""
-        self.inbox.put_nowait(event)
-
     async def dispatch(self, message: dict) -> None:
-        if message.get("origin") == PROCESS_ID:
-            return  # published in this process: delivered to the inbox already
-        if message["type"] in CLOSE_OLD_CONNECTIONS_ON:
-            await super().dispatch(message)
-            return
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        kind = message["type"]
+        if kind.startswith(("websocket.", "session.")):
+            if kind in CLOSE_OLD_CONNECTIONS_ON:
+                await super().dispatch(message)
+                return
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {kind}")
+            await handler(message)
+        elif self.watch is not None:
+            for event in await self.watch.handle(message):
+                await self._show(event)
 
     async def connect(self) -> None:
         user = self.scope["user"]
@@ -130,76 +97,32 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         for group in self.session_groups:
             await self.channel_layer.group_add(group, self.channel_name)
         encodings_preload(models_encodings())
-        self.group = conversation_group(self.conversation.public_id)
-        # Highest chunk sequence number shown, per streaming message.
-        self.shown_seq: dict[int, int] = {}
-        # Chunks that came before the snapshot of a reply running on another worker.
-        self.awaiting_snapshot: dict[int, list[tuple[int, str]]] = {}
-        # Chunk groups of replies running on other workers that this view follows.
-        self.chunk_groups: set[str] = set()
-        view_open(self.group, self)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.group = engine.conversation_group(self.conversation.public_id)
+        self.watch = engine.ConversationWatch(
+            conversation=self.conversation,
+            layer=self.channel_layer,
+            channel_name=self.channel_name,
+            inbox=self.inbox,
+        )
         await self.accept()
-        # After joining: a turn that starts from now on is announced to this view.
+        # The window boundary this view shows, read in the same trip as what runs.
         try:
-            self.left_out_up_to, interrupted, streaming = await database_call(_view_state)(
-                conversation=self.conversation
+            self.left_out_up_to, events = await self.watch.open(
+                load=functools.partial(frames.window_boundary, conversation=self.conversation)
             )
         except Conversation.DoesNotExist:  # deleted in another window meanwhile
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        await self._attach_to_running(interrupted, streaming)
+        for event in events:
+            await self._show(event)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "admitted_user_id"):
             socket_guard.socket_release(user_id=self.admitted_user_id)
             for group in self.session_groups:
                 await self.channel_layer.group_discard(group, self.channel_name)
-        if hasattr(self, "group"):
-            view_close(self.group, self)
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            for group in self.chunk_groups:
-                await self.channel_layer.group_discard(group, self.channel_name)
-
-    async def _attach_to_running(self, interrupted: list[int], streaming: list[int]) -> None:
-        """Show replies still being written: their text so far, then live chunks.
-
-        Replies a dead worker left half-written were marked interrupted: draw them.
-        """
-        for message_id in interrupted:
-            await self.generation_finished({"message_id": message_id})
-        for message_id in streaming:
-            await self._follow(message_id)
-
-    async def _follow(self, message_id: int) -> None:
-        """Show a running reply from its text so far: its chunks follow.
-
-        A reply running here delivers its chunks to this view's inbox; one running
-        in another process sends them to its chunk group once this view asked it
-        for a snapshot (joined first, so that no chunk after the snapshot is missed).
-        """
-        snapshot = generation_snapshot(message_id)
-        if snapshot is None:
-            self.awaiting_snapshot[message_id] = []
-            group = chunk_group(message_id)
-            if group not in self.chunk_groups:
-                self.chunk_groups.add(group)
-                await self.channel_layer.group_add(group, self.channel_name)
-            snapshot = await generation_snapshot_request(
-                message_id=message_id, reply_channel=self.channel_name
-            )
-        if snapshot is not None:
-            self.awaiting_snapshot[message_id] = []
-            await self._show_snapshot(message_id, snapshot.text, snapshot.seq)
-
-    async def _show_snapshot(self, message_id: int, text: str, seq: int) -> None:
-        buffered = self.awaiting_snapshot.pop(message_id, [])
-        self.shown_seq[message_id] = seq
-        await self.send(text_data=frames.body_replace(message_id, text))
-        for chunk_seq, chunk in buffered:
-            if chunk_seq > self.shown_seq[message_id]:
-                self.shown_seq[message_id] = chunk_seq
-                await self.send(text_data=frames.body_append(message_id, chunk))
+        if self.watch is not None:
+            await self.watch.close()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -253,7 +176,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def _send_message(self, content: Any) -> None:
         try:
-            await turn_submit(conversation=self.conversation, content=content)
+            await engine.reply_to_question(conversation=self.conversation, content=content)
         except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
             await self._refuse(exc)
             return
@@ -265,7 +188,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if message_id is None:
             return
         try:
-            await turn_regenerate(conversation=self.conversation, message_id=message_id)
+            await engine.reply_again(conversation=self.conversation, message_id=message_id)
         except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
             await self._refuse(exc)
 
@@ -274,7 +197,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if message_id is None:
             return
         try:
-            await turn_edit(conversation=self.conversation, message_id=message_id, content=content)
+            await engine.reply_to_edit(
+                conversation=self.conversation, message_id=message_id, content=content
+            )
         except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
             await self._refuse(exc)
 
@@ -285,7 +210,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         # 1 or -1, as a number or as the text a form sends; anything else is refused below.
         step = {"1": 1, "-1": -1}.get(step.strip() if isinstance(step, str) else repr(step), 0)
         try:
-            await branch_switch(conversation=self.conversation, message_id=message_id, step=step)
+            await engine.version_show(
+                conversation=self.conversation, message_id=message_id, step=step
+            )
         except ValidationError as exc:
             await self._refuse(exc)
 
@@ -308,7 +235,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             conversation=self.conversation, message_ids=ids
         )
         for message_id in ended:
-            await self.generation_finished({"message_id": message_id})
+            await self._show(self.watch.ended(message_id))
 
     async def _message_id(self, value: Any, error: str) -> int | None:
         """The message id a frame names, or None after telling the user `error`."""
@@ -327,11 +254,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         message_id = await self._message_id(message_id, gettext("Nothing to stop."))
         if message_id is None:
             return
-        ids = await database_call(selectors.message_streaming_ids)(conversation=self.conversation)
-        if message_id in ids:
-            await generation_stop(message_id=message_id)
+        await engine.reply_stop(conversation=self.conversation, message_id=message_id)
 
-    # Group events -------------------------------------------------------
+    # Sessions ---------------------------------------------------------------
 
     async def session_closed(self, event: dict) -> None:
         """This socket's session was logged out: close at once."""
@@ -341,64 +266,49 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         """The user's password or account changed: close unless the session still holds."""
         await self._session_valid()
 
-    async def turn_started(self, event: dict) -> None:
-        self.shown_seq[event["assistant_message_id"]] = 0
-        if event.get("redraw"):
+    # What the watch says to show ------------------------------------------
+
+    async def _show(self, event: engine.WatchEvent) -> None:
+        """Draw one event of the conversation as an HTML frame."""
+        match event:
+            case engine.ReplyText(message_id=message_id, text=text, replace=True):
+                await self.send(text_data=frames.body_replace(message_id, text))
+            case engine.ReplyText(message_id=message_id, text=text):
+                await self.send(text_data=frames.body_append(message_id, text))
+            case engine.TurnStarted():
+                await self._turn_started(event)
+            case engine.ReplyQueued(message_id=message_id, ahead=ahead):
+                await self.send(text_data=frames.queued(message_id, ahead))
+            case engine.ReplyEnded(message_id=message_id, message=message):
+                html, self.left_out_up_to = await database_call(frames.message_finished)(
+                    conversation=self.conversation,
+                    message_id=message_id,
+                    message=message,
+                    left_out_up_to=self.left_out_up_to,
+                )
+                await self.send(text_data=html)
+            case engine.BranchSwitched():
+                html, _, self.left_out_up_to = await database_call(frames.branch_drawn)(
+                    conversation=self.conversation
+                )
+                await self.send(text_data=html)
+            case engine.Retitled():
+                html = await database_call(frames.title_changed)(conversation=self.conversation)
+                await self.send(text_data=html)
+
+    async def _turn_started(self, event: engine.TurnStarted) -> None:
+        if event.redraw:
             html, ended, self.left_out_up_to = await database_call(frames.branch_drawn)(
-                conversation=self.conversation, fresh_id=event["assistant_message_id"]
+                conversation=self.conversation, fresh_id=event.assistant_message_id
             )
-        elif messages := event.get("messages"):  # published in this process
-            html, ended = frames.turn_drawn(conversation=self.conversation, messages=messages), []
+        elif event.messages:  # published in this process
+            html = frames.turn_drawn(conversation=self.conversation, messages=event.messages)
+            ended = []
         else:
             html, ended = await database_call(frames.turn_started)(
-                conversation=self.conversation, appended_ids=event["appended_ids"]
+                conversation=self.conversation, appended_ids=event.appended_ids
             )
-        for message_id in ended:
-            # Drawn whole already (this view was slow); its chunks would repeat it.
-            self.shown_seq[message_id] = ALL_SHOWN
         await self.send(text_data=html)
-        message_id = event["assistant_message_id"]
-        if message_id not in ended and generation_snapshot(message_id) is None:
-            # Written in another process, which sends chunks only to views that ask.
-            await self._follow(message_id)
-
-    async def branch_switched(self, event: dict) -> None:
-        html, _, self.left_out_up_to = await database_call(frames.branch_drawn)(
-            conversation=self.conversation
-        )
-        await self.send(text_data=html)
-
-    async def conversation_retitled(self, event: dict) -> None:
-        html = await database_call(frames.title_changed)(conversation=self.conversation)
-        await self.send(text_data=html)
-
-    async def generation_snapshot(self, event: dict) -> None:
-        if event["message_id"] in self.awaiting_snapshot:
-            await self._show_snapshot(event["message_id"], event["text"], event["seq"])
-
-    async def generation_delta(self, event: dict) -> None:
-        message_id, seq = event["message_id"], event["seq"]
-        if message_id in self.awaiting_snapshot:
-            self.awaiting_snapshot[message_id].append((seq, event["text"]))
-            return
-        if seq <= self.shown_seq.get(message_id, 0):
-            return  # already part of the snapshot this view was given
-        self.shown_seq[message_id] = seq
-        await self.send(text_data=frames.body_append(message_id, event["text"]))
-
-    async def generation_queued(self, event: dict) -> None:
-        await self.send(text_data=frames.queued(event["message_id"], event["ahead"]))
-
-    async def generation_finished(self, event: dict) -> None:
-        self.shown_seq.pop(event["message_id"], None)
-        self.awaiting_snapshot.pop(event["message_id"], None)
-        group = chunk_group(event["message_id"])
-        if group in self.chunk_groups:
-            self.chunk_groups.discard(group)
-            await self.channel_layer.group_discard(group, self.channel_name)
-        html, self.left_out_up_to = await database_call(frames.message_finished)(
-            conversation=self.conversation,
-            message_id=event["message_id"],
-            left_out_up_to=self.left_out_up_to,
-        )
-        await self.send(text_data=html)
+        if self.watch.turn_drawn(event, ended=ended):
+            for shown in await self.watch.follow(event.assistant_message_id):
+                await self._show(shown)

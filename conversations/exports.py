@@ -24,7 +24,7 @@ from django.utils.translation import ngettext
 
 from conversations.backends import get_catalog
 from conversations.inputs import json_strict_loads, text_check
-from conversations.models import Conversation, Message
+from conversations.models import COST_QUANTUM, Conversation, Message
 from conversations.rendering import rendered_fields
 from conversations.selectors import conversation_list_for_user, message_list
 
@@ -42,7 +42,6 @@ IMPORT_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
 _TITLE_MAX = Conversation._meta.get_field("title").max_length
 _MODEL_ID_MAX = Conversation._meta.get_field("model_id").max_length
 _COST_MAX_DIGITS = Message._meta.get_field("cost").max_digits
-_COST_PLACES = Message._meta.get_field("cost").decimal_places
 # PositiveIntegerField fits a signed 32-bit integer on every database.
 _INT_MAX = 2_147_483_647
 
@@ -286,10 +285,10 @@ class _Fields:
         if not amount.is_finite() or amount < 0:
             problem = _("must be a cost of 0 or more, not %(value)r.") % {"value": value}
             raise self.fail(key, problem)
-        if amount and amount.adjusted() >= _COST_MAX_DIGITS - _COST_PLACES:
+        if amount and amount.adjusted() >= _COST_MAX_DIGITS + COST_QUANTUM.as_tuple().exponent:
             # Checked before quantize, which cannot hold 1e999 to eight places.
             raise self.fail(key, _("is too large: %(value)r.") % {"value": value})
-        amount = amount.quantize(Decimal(1).scaleb(-_COST_PLACES))
+        amount = amount.quantize(COST_QUANTUM)
         if len(amount.as_tuple().digits) > _COST_MAX_DIGITS:
             raise self.fail(key, _("is too large: %(value)r.") % {"value": value})
         return amount

@@ -154,16 +154,23 @@ def window_boundary(*, conversation: Conversation) -> int | None:
 
 
 def message_finished(
-    *, conversation: Conversation, message_id: int, left_out_up_to: int | None
+    *,
+    conversation: Conversation,
+    message_id: int,
+    left_out_up_to: int | None,
+    message: Message | None = None,
 ) -> tuple[str, int | None]:
     """Swap in the final message as markdown, hide Stop, update cost, gauge and marks.
 
     `left_out_up_to` is the window boundary this view shows; messages between it
     and the new boundary get their "not in the model's memory" note updated.
-    Returns the frame and the new boundary.
+    `message` is the reply as saved when the process that wrote it has it (no
+    read). Returns the frame and the new boundary.
     """
-    message = selectors.message_get(conversation=conversation, message_id=message_id)
-    selectors.alternatives_annotate(messages=[message])
+    if message is None:
+        message = selectors.message_get(conversation=conversation, message_id=message_id)
+    if not hasattr(message, "alternatives"):
+        selectors.alternatives_annotate(messages=[message])
     gauge = _gauge(conversation)
     new_boundary = gauge.left_out_up_to if gauge else None
     low, high = sorted((left_out_up_to or 0, new_boundary or 0))

@@ -1,8 +1,10 @@
-"""Per-user limits: messages per minute, tokens per day, cost per month.
+"""Per-user limits: requests per minute, tokens per day, cost per month.
 
 Checked before anything is saved or sent upstream; a refusal says which limit
 was reached and when it resets. Limits come from the user's own UserLimits
-(set by an admin) or the site defaults in settings (0: no limit).
+(set by an admin) or the site defaults in settings (0: no limit). Every limit
+reads the usage ledger, where every request to a model is written when it is
+sent: questions, regenerations, edits, titles, whatever front door asked.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from accounts.models import UserLimits
-from conversations.models import Message
+from conversations.models import UsageRecord
 
 
 class QuotaExceededError(ValidationError):
@@ -68,11 +70,11 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
     """Raise QuotaExceededError if the user may not send a message now."""
     now = now or timezone.now()
     limits = limits_for(user=user)
-    mine = Message.objects.filter(conversation__owner=user)
+    mine = UsageRecord.objects.filter(user=user).order_by()
 
     if limits.messages_per_minute:
         recent = list(
-            mine.filter(role=Message.Role.USER, created_at__gt=now - timedelta(minutes=1))
+            mine.filter(created_at__gt=now - timedelta(minutes=1))
             .order_by("created_at")
             .values_list("created_at", flat=True)[: limits.messages_per_minute]
         )
@@ -89,7 +91,7 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
     local_now = timezone.localtime(now)
     if limits.tokens_per_day:
         day_start = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
-        used = mine.filter(role=Message.Role.ASSISTANT, created_at__gte=day_start).aggregate(
+        used = mine.filter(created_at__gte=day_start).aggregate(
             input=Sum("input_tokens"), output=Sum("output_tokens")
         )
         total = (used["input"] or 0) + (used["output"] or 0)

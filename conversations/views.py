@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_not_required
@@ -24,14 +23,14 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 from django_ratelimit.decorators import ratelimit
 
-from conversations import exports, frames, search, selectors, services
+from conversations import engine, exports, frames, search, selectors, services
 from conversations.backends import UnknownModelError, get_catalog
 from conversations.context import PromptTooLongError, conversation_gauge
-from conversations.generation import turn_submit
+from conversations.database import database_call
+from conversations.frames import PAGE
 from conversations.inputs import text_check
 from conversations.stored_html import messages_html_store
 
-PAGE = "conversations/conversation.html"
 ARCHIVED_PAGE_SIZE = 50
 
 
@@ -78,20 +77,20 @@ async def conversation_create(request: HtmxHttpRequest) -> HttpResponse:
     try:
         # Checked first: a message that cannot be sent leaves no empty conversation.
         services.message_validate(content)
-        conversation = await services.conversation_create_async(
+        conversation = await database_call(services.conversation_create)(
             owner=user, model_id=model_id, system_prompt=system_prompt
         )
     except (ValidationError, UnknownModelError) as exc:
         error = frames.refusal_text(exc)
         return await _home_with_error(request, user, error, content, system_prompt)
     try:
-        await turn_submit(conversation=conversation, content=content)
+        await engine.reply_to_question(conversation=conversation, content=content)
     except (ValidationError, PromptTooLongError) as exc:
-        await services.conversation_delete_async(conversation=conversation)
+        await database_call(services.conversation_delete)(conversation=conversation)
         error = frames.refusal_text(exc)
         return await _home_with_error(request, user, error, content, system_prompt)
     except BaseException:
-        await services.conversation_delete_async(conversation=conversation)
+        await database_call(services.conversation_delete)(conversation=conversation)
         raise
     return redirect(conversation)
 
@@ -100,7 +99,8 @@ async def _home_with_error(request, user, error, content, system_prompt) -> Http
     context = _page_context(
         user, chat_messages=[], alert=error, draft=content, draft_system_prompt=system_prompt
     )
-    return await sync_to_async(render)(request, PAGE, context, status=400)
+    # Rendering reads the sidebar and preferences: a database call like any other.
+    return await database_call(render)(request, PAGE, context, status=400)
 
 
 def _conversation_context(user, conversation, *, draft: str = "", **extra) -> dict:

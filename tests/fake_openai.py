@@ -212,10 +212,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         path = self.path.split("?", 1)[0]
         headers = {k.lower(): v for k, v in self.headers.items()}
-        cfg = fake._begin_request(
-            {"method": method, "path": path, "headers": headers, "json": body,
-             "raw_body": raw}
-        )
+        # Kept by the handler: a streamed answer counts the tokens it sent in it.
+        self._record = {"method": method, "path": path, "headers": headers, "json": body,
+                        "raw_body": raw, "tokens_sent": 0}
+        cfg = fake._begin_request(self._record)
 
         # Authentication (only when the fake is given a key to expect).
         expected_auth = f"Bearer {cfg['api_key']}"
@@ -337,6 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
             if cfg["delay"] and sent:
                 fake._sleep(cfg["delay"])
             self._send_event(chunk({"content": token}))
+            self._record["tokens_sent"] = sent + 1
         if cfg["reset_after_tokens"] is not None:  # N >= len(tokens): drop before finishing
             self._reset_connection()
         malformed_at = cfg["malformed_after_tokens"]
@@ -513,7 +514,7 @@ class FakeOpenAI:
         """Copy of the recorded requests, oldest first.
 
         Each is ``{"method", "path", "headers" (lowercased keys), "json" (parsed
-        body or None), "raw_body" (bytes)}``.
+        body or None), "raw_body" (bytes), "tokens_sent" (so far, of a stream)}``.
         """
         with self._lock:
             return list(self._requests)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from history import add_message
+from history import add_message, add_request
 
 from conversations.models import Conversation, Message, SharedLink
 from conversations.usage import DayUsage, ModelUsage, Usage, UserUsage
@@ -50,9 +50,11 @@ def message(conversation, role: str, content: str = "", *, when: datetime | None
 
 def answer(conversation, *, when, input_tokens, output_tokens, cost, model_id=None,
            status="complete") -> Message:
-    return message(conversation, "assistant", "An answer.", when=when,
-                   model_id=model_id or conversation.model_id, status=status,
-                   input_tokens=input_tokens, output_tokens=output_tokens, cost=Decimal(cost))
+    saved = message(conversation, "assistant", "An answer.", when=when,
+                    model_id=model_id or conversation.model_id, status=status,
+                    input_tokens=input_tokens, output_tokens=output_tokens, cost=Decimal(cost))
+    add_request(answer=saved)
+    return saved
 
 
 # -- Transcript ---------------------------------------------------------------------------

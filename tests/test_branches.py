@@ -9,7 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
 from django.test import Client
-from test_consumers import connect, read_reply, receive_alert, send_message
+from sockets import connect, read_reply, receive_alert, send_message
 
 from conversations import exports, selectors, services
 from conversations.models import Message

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
 
 import httpx2
 import openai
@@ -238,31 +237,30 @@ async def test_malformed_data_line_raises(server):
 async def test_tokens_are_really_streamed(server):
     server.tokens = ["one", " two", " three", " four"]
     server.delay = 0.2
-    arrivals = []
+    sent_when_received = []
     async with make_client(server) as client:
-        start = time.monotonic()
         stream = await client.chat.completions.create(
             model="fake-model", messages=MESSAGES, stream=True
         )
         async for chunk in stream:
             for choice in chunk.choices:
                 if choice.delta.content:
-                    arrivals.append(time.monotonic() - start)
-    assert len(arrivals) == 4
-    assert arrivals[0] < 0.15  # first token is not held back until the end
-    assert arrivals[-1] >= 0.55
-    assert arrivals[-1] - arrivals[0] >= 0.5
+                    sent_when_received.append(server.last_request["tokens_sent"])
+    # The first token reaches the client while the server still has tokens to
+    # send (0.6 s of them): it is not held back until the end.
+    assert len(sent_when_received) == 4
+    assert sent_when_received[0] < 4
+    assert sent_when_received == sorted(sent_when_received)
 
 
 async def test_stall_triggers_client_timeout(server):
-    server.stall_seconds = 2
+    # Far longer than the client's timeout: only the timeout can end the wait.
+    server.stall_seconds = 60
     async with make_client(server, timeout=0.3) as client:
-        started = time.monotonic()
         with pytest.raises(openai.APITimeoutError):
             await client.chat.completions.create(
                 model="fake-model", messages=MESSAGES, stream=True
             )
-    assert time.monotonic() - started < 1.5
 
 
 async def test_client_disconnect_mid_stream_is_harmless(server):
@@ -291,9 +289,8 @@ async def test_stop_does_not_hang_during_stream():
             model="fake-model", messages=MESSAGES, stream=True
         )
         await stream.__anext__()  # role chunk: the stream is in progress
-        started = time.monotonic()
+        # 999 tokens 0.5 s apart are left: stopping returns only if it abandons them.
         server.stop()
-        assert time.monotonic() - started < 2
         assert not server.running
         with pytest.raises(Exception):  # noqa: B017 - connection gone, any error
             async for _chunk in stream:

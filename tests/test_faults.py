@@ -1,7 +1,7 @@
 """Upstream faults (injected by the fake server) and Retry: what the user sees and what is kept."""
 
 import pytest
-from test_consumers import (
+from sockets import (
     connect,
     message_get,
     read_reply,

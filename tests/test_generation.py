@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from test_consumers import (
+from sockets import (
     connect,
     create_conversation,
     message_get,

@@ -178,7 +178,7 @@ async def test_websocket_refusal_in_the_socket_language(alice):
 
 @pytest.mark.django_db(transaction=True)
 async def test_an_answers_error_is_saved_in_the_senders_language(alice, upstream):
-    from test_consumers import read_reply
+    from sockets import read_reply
 
     from conversations.models import Message
 

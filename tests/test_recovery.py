@@ -8,7 +8,8 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 from history import add_message
 
-from conversations import generation, services
+from conversations import engine, services
+from conversations.engine.checkpoints import STALE_AFTER
 from conversations.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,7 +25,7 @@ def test_answers_left_streaming_by_a_dead_process_become_interrupted(alice):
     )
     Message.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
 
-    ids = services.messages_interrupt_stale(older_than=generation.STALE_AFTER)
+    ids = services.messages_interrupt_stale(older_than=STALE_AFTER)
 
     assert ids == [stale.pk]
     stale.refresh_from_db()
@@ -50,19 +51,19 @@ async def test_stopping_the_server_saves_running_answers_as_interrupted(alice, u
     upstream.tokens = [f"tok{i} " for i in range(200)]
     upstream.delay = 0.05
     conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
-    turn = await generation.turn_submit(conversation=conversation, content="Tell me a story")
+    turn = await engine.reply_to_question(conversation=conversation, content="Tell me a story")
     message_id = turn.assistant_message.id
 
     async def some_text_arrived():
-        snapshot = generation.generation_snapshot(message_id)
+        snapshot = engine.reply_snapshot(message_id)
         return snapshot is not None and len(snapshot.text) > 20
 
     await wait_for(some_text_arrived)
     # What atexit runs when the server stops.
-    await database_sync_to_async(generation.generations_interrupt_all)()
+    await database_sync_to_async(engine.replies_interrupt_all)()
 
     async def finished():
-        return generation.generation_snapshot(message_id) is None
+        return engine.reply_snapshot(message_id) is None
 
     await wait_for(finished)
     message = await load(message_id)
@@ -76,7 +77,7 @@ async def test_partial_text_is_checkpointed_while_streaming(alice, upstream, set
     upstream.tokens = [f"tok{i} " for i in range(100)]
     upstream.delay = 0.03
     conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
-    turn = await generation.turn_submit(conversation=conversation, content="Go")
+    turn = await engine.reply_to_question(conversation=conversation, content="Go")
     message_id = turn.assistant_message.id
 
     async def checkpointed():
@@ -84,7 +85,7 @@ async def test_partial_text_is_checkpointed_while_streaming(alice, upstream, set
         return message.status == "streaming" and message.content.startswith("tok0 ")
 
     await wait_for(checkpointed)
-    await generation.generation_stop(message_id=message_id)
+    await engine.reply_stop(conversation=conversation, message_id=message_id)
 
     async def stopped():
         return (await load(message_id)).status == "stopped"

@@ -11,6 +11,7 @@ from django.test import Client
 from history import add_message
 
 from conversations import rendering, services
+from conversations.backends import get_model
 from conversations.models import Message
 from conversations.rendering import (
     MATH_MAX_FORMULAS,
@@ -80,7 +81,7 @@ def test_an_answer_is_rendered_when_it_ends_and_the_page_shows_that_html(alice):
     answer = add_message(
         conversation=conversation, role="assistant", status="streaming", parent=question
     )
-    model = services.get_model("fake")
+    model = get_model("fake")
 
     services.message_finish(
         message_id=answer.pk,

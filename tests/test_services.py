@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 
 import pytest
@@ -22,8 +23,8 @@ def chat(alice):
     return services.conversation_create(owner=alice)
 
 
-def finish(message: Message, content: str = "Done.") -> None:
-    services.message_finish(
+def finish(message: Message, content: str = "Done.") -> dict:
+    return services.message_finish(
         message_id=message.id,
         model=get_model(message.model_id),
         content=content,
@@ -394,8 +395,9 @@ def test_a_turn_costs_a_fixed_small_number_of_queries(chat, django_assert_max_nu
     from conversations import frames
 
     for text in ("First", "Second"):  # the second turn has history
-        # limits, quota, window (2), leaf, 2 inserts, 1 update; +1 row lock on PostgreSQL
-        with django_assert_max_num_queries(11):
+        # limits, quota, window (2), leaf, 2 inserts, the ledger's row, 1 update; +1 row
+        # lock on PostgreSQL
+        with django_assert_max_num_queries(12):
             turn = services.turn_start(conversation=chat, content=text)
         with django_assert_max_num_queries(1):
             frames.turn_started(
@@ -409,11 +411,24 @@ def test_a_turn_costs_a_fixed_small_number_of_queries(chat, django_assert_max_nu
             )
         assert f'id="msg-{turn.assistant_message.id}-body"' in html
         assert text in html
-        with django_assert_max_num_queries(1):
-            finish(turn.assistant_message)
+        # The message, and its row in the usage ledger.
+        with django_assert_max_num_queries(2):
+            saved = finish(turn.assistant_message)
         with django_assert_max_num_queries(5):
             frames.message_finished(
                 conversation=chat, message_id=turn.assistant_message.id, left_out_up_to=None
+            )
+        # In the process that wrote it, the reply is drawn as saved: no read, no versions.
+        in_memory = copy.copy(turn.assistant_message)
+        for name, value in saved.items():
+            setattr(in_memory, name, value)
+        in_memory.alternatives = None
+        with django_assert_max_num_queries(3):
+            frames.message_finished(
+                conversation=chat,
+                message_id=turn.assistant_message.id,
+                message=in_memory,
+                left_out_up_to=None,
             )
     chat.refresh_from_db()
     assert (chat.title, chat.title_source) == ("First", "message")

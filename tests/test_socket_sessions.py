@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from conftest import PASSWORD
 from django.test import Client
 from django.urls import reverse
-from test_consumers import (
+from sockets import (
     TIMEOUT,
     create_conversation,
     message_count,

@@ -7,11 +7,11 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 from history import add_message
-from test_consumers import connect, read_reply, send_message
+from sockets import connect, read_reply, send_message
 
 from conversations import services, titles
-from conversations.generation import conversation_group
-from conversations.models import Conversation
+from conversations.engine import conversation_group
+from conversations.models import Conversation, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,6 +58,27 @@ async def test_the_model_names_the_conversation_after_its_first_answer(alice, up
     await asyncio.sleep(0.3)
     await socket.disconnect()
     assert len(title_requests(upstream)) == 1
+    # The title request is in the usage ledger beside the two answers, closed.
+    kinds = await database_sync_to_async(
+        lambda: sorted(
+            UsageRecord.objects.filter(finished_at__isnull=False).values_list("kind", flat=True)
+        )
+    )()
+    assert kinds == ["question", "question", "title"]
+
+
+async def test_no_title_is_asked_once_the_owner_reached_a_limit(alice, upstream, settings):
+    settings.PARLEY_LIMIT_MESSAGES_PER_MINUTE = 1
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    socket = await connect(alice, conversation)
+
+    await send_message(socket, "Where should I eat tonight in Busan?")
+    await read_reply(socket)
+    await asyncio.sleep(0.3)
+    await socket.disconnect()
+
+    assert title_requests(upstream) == []
+    assert (await fresh(conversation)).title_source == "message"
 
 
 def first_exchange(owner) -> tuple[Conversation, int]:

@@ -153,7 +153,7 @@ def test_cost_is_shown_per_message_and_per_conversation(alice_client, alice):
 @pytest.mark.django_db(transaction=True)
 async def test_the_marks_move_as_the_conversation_grows(alice, upstream):
     from channels.db import database_sync_to_async
-    from test_consumers import connect, read_reply, send_message
+    from sockets import connect, read_reply, send_message
 
     conversation = await database_sync_to_async(services.conversation_create)(
         owner=alice, model_id="tiny"

@@ -1,0 +1,93 @@
+"""Writes: every change to conversations and messages goes through here.
+
+Split by subdomain; every public name is here too, so callers write
+`services.<entity>_<action>` whatever module holds it.
+"""
+
+from conversations.services.conversations import (
+    TITLE_LENGTH,
+    conversation_archive,
+    conversation_create,
+    conversation_delete,
+    conversation_pin,
+    conversation_rename,
+    conversation_set_model,
+    conversation_set_system_prompt,
+    model_for_new_conversation,
+    require_usable,
+)
+from conversations.services.ledger import (
+    cost_compute,
+    usage_record_close,
+    usage_record_close_with,
+    usage_record_open,
+)
+from conversations.services.replies import (
+    CHECKPOINT_BATCH,
+    message_finish,
+    messages_checkpoint,
+    messages_interrupt,
+    messages_interrupt_stale,
+)
+from conversations.services.sharing import (
+    shared_link_count_view,
+    shared_link_fork,
+    shared_link_revoke,
+    shared_link_share,
+)
+from conversations.services.titles import (
+    TITLE_EXCERPT_CHARS,
+    TITLE_INSTRUCTIONS,
+    TitleRequest,
+    conversation_title_from_model,
+    title_clean,
+    title_request,
+    title_request_close,
+)
+from conversations.services.turns import (
+    Turn,
+    branch_switch,
+    message_validate,
+    turn_edit,
+    turn_regenerate,
+    turn_start,
+)
+
+__all__ = [
+    "CHECKPOINT_BATCH",
+    "TITLE_EXCERPT_CHARS",
+    "TITLE_INSTRUCTIONS",
+    "TITLE_LENGTH",
+    "TitleRequest",
+    "Turn",
+    "branch_switch",
+    "conversation_archive",
+    "conversation_create",
+    "conversation_delete",
+    "conversation_pin",
+    "conversation_rename",
+    "conversation_set_model",
+    "conversation_set_system_prompt",
+    "conversation_title_from_model",
+    "cost_compute",
+    "message_finish",
+    "message_validate",
+    "messages_checkpoint",
+    "messages_interrupt",
+    "messages_interrupt_stale",
+    "model_for_new_conversation",
+    "require_usable",
+    "shared_link_count_view",
+    "shared_link_fork",
+    "shared_link_revoke",
+    "shared_link_share",
+    "title_clean",
+    "title_request",
+    "title_request_close",
+    "turn_edit",
+    "turn_regenerate",
+    "turn_start",
+    "usage_record_close",
+    "usage_record_close_with",
+    "usage_record_open",
+]

@@ -1,0 +1,302 @@
+"""Turns and branches: a question and its reply saved together, edits, regenerations, versions.
+
+Each function checks everything first and then writes in one transaction:
+when it raises, nothing was saved and nothing is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+
+from conversations.backends import ModelConfig, get_model
+from conversations.context import Window, window_build
+from conversations.inputs import text_check
+from conversations.models import Conversation, Message, UsageRecord
+from conversations.quotas import quota_check
+from conversations.services.conversations import TITLE_LENGTH, require_usable
+from conversations.services.ledger import usage_record_open
+
+
+@dataclass
+class Turn:
+    """A user message saved with its empty assistant reply, and what to send the model."""
+
+    user_message: Message
+    assistant_message: Message
+    model: ModelConfig
+    window: Window
+    # The question existed before (a regenerated answer): the reply has other versions.
+    regenerated: bool = False
+
+
+def message_validate(content: str) -> str:
+    """Return the message to send, or raise ValidationError saying what is wrong."""
+    if not isinstance(content, str):
+        raise ValidationError(_("The message must be text."))
+    text_check(content, field=_("The message"))
+    if not content.strip():
+        raise ValidationError(_("Type a message first."))
+    limit = settings.PARLEY_MAX_MESSAGE_CHARS
+    if len(content) > limit:
+        raise ValidationError(
+            _("This message is %(length)s characters long; the limit is %(limit)s.")
+            % {"length": f"{len(content):,}", "limit": f"{limit:,}"}
+        )
+    return content
+
+
+def _lock(conversation: Conversation) -> None:
+    """Serialise changes to one conversation's branch until the transaction ends.
+
+    PostgreSQL locks the conversation's row; SQLite's IMMEDIATE transactions
+    (settings) hold the database's write lock from their first statement.
+    """
+    rows = Conversation.objects.filter(pk=conversation.pk).values("pk")
+    if connection.features.has_select_for_update:
+        rows = rows.select_for_update()
+    if not list(rows):
+        # Deleted in another window while this one was open.
+        raise ValidationError(_("This conversation was deleted."))
+
+
+def _require_idle(conversation: Conversation) -> None:
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        raise ValidationError(_("Wait for the answer to finish, or stop it, before sending."))
+
+
+def _branch_leaf_when_idle(conversation: Conversation) -> int | None:
+    """Id of the newest message of the branch shown, which a new question follows.
+
+    Raises ValidationError while an answer streams: a streaming answer is
+    always that newest message (nothing branches while one streams).
+    """
+    leaf = (
+        conversation.messages.filter(off_branch=False)
+        .order_by("-id")
+        .values_list("id", "status")
+        .first()
+    )
+    if leaf is not None and leaf[1] == Message.Status.STREAMING:
+        raise ValidationError(_("Wait for the answer to finish, or stop it, before sending."))
+    return leaf[0] if leaf else None
+
+
+def _branch_leave(conversation: Conversation, *, first: Message) -> None:
+    """Take `first` and everything after it off the branch shown.
+
+    Raises ValidationError when `first` already left it (another view was quicker).
+    """
+    if not Message.objects.filter(pk=first.pk, off_branch=False).update(off_branch=True):
+        raise ValidationError(
+            _("This message was changed in another window; reload to see it.")
+        )
+    conversation.messages.filter(off_branch=False, id__gt=first.pk).update(off_branch=True)
+
+
+def _turn_create(
+    *,
+    conversation: Conversation,
+    model: ModelConfig,
+    window: Window,
+    content: str,
+    parent_id: int | None,
+    kind: str,
+) -> Turn:
+    user_message = Message.objects.create(
+        conversation=conversation,
+        parent_id=parent_id,
+        role=Message.Role.USER,
+        content=content,
+        token_count=window.newest_tokens,
+        token_encoding=window.encoding,
+    )
+    assistant_message = Message.objects.create(
+        conversation=conversation,
+        parent=user_message,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model_id=model.id,
+    )
+    usage_record_open(
+        user_id=conversation.owner_id,
+        conversation=conversation,
+        message=assistant_message,
+        model_id=model.id,
+        kind=kind,
+    )
+    # One statement, decided by the row as it is now (the object may be older:
+    # a websocket holds it): writing brings an archived conversation back to
+    # the sidebar, and an untitled one takes the start of the message as title.
+    now = timezone.now()
+    first_words = Truncator(" ".join(content.split())).chars(TITLE_LENGTH)
+    untitled = Q(title="")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        updated_at=now,
+        archived_at=None,
+        title=Case(When(untitled, then=Value(first_words)), default=F("title")),
+        title_source=Case(
+            When(untitled, then=Value(Conversation.TitleSource.MESSAGE)),
+            default=F("title_source"),
+        ),
+    )
+    conversation.updated_at, conversation.archived_at = now, None
+    if not conversation.title:
+        conversation.title = first_words
+        conversation.title_source = Conversation.TitleSource.MESSAGE
+    return Turn(
+        user_message=user_message, assistant_message=assistant_message, model=model, window=window
+    )
+
+
+def turn_start(*, conversation: Conversation, content: str) -> Turn:
+    """Save the user's message and an empty streaming reply; return what to send.
+
+    Raises ValidationError for bad input or an unusable model and
+    PromptTooLongError when the message does not fit the model's window; in
+    both cases nothing is saved and nothing is sent.
+    """
+    content = message_validate(content)
+    quota_check(user=conversation.owner)
+    model = require_usable(get_model(conversation.model_id))
+    window = window_build(conversation=conversation, model=model, newest=content)
+    with transaction.atomic():
+        # Checked under the lock: of two sends at once, the second sees the
+        # first's reply streaming and is refused (the branch stays one line).
+        _lock(conversation)
+        return _turn_create(
+            conversation=conversation,
+            model=model,
+            window=window,
+            content=content,
+            parent_id=_branch_leaf_when_idle(conversation),
+            kind=UsageRecord.Kind.QUESTION,
+        )
+
+
+def _branch_message(conversation: Conversation, message_id: int, role: str) -> Message:
+    message = conversation.messages.filter(pk=message_id, role=role, off_branch=False).first()
+    if message is None:
+        raise ValidationError(_("That message is not on the branch shown; reload to see it."))
+    return message
+
+
+def turn_edit(*, conversation: Conversation, message_id: int, content: str) -> Turn:
+    """Send an edited version of one of the user's questions: the conversation branches.
+
+    The new question is a sibling of the old one (same history before it); the
+    old question and everything after it are kept as an alternative branch.
+    Raises like `turn_start`; then nothing changed.
+    """
+    content = message_validate(content)
+    original = _branch_message(conversation, message_id, Message.Role.USER)
+    quota_check(user=conversation.owner)
+    model = require_usable(get_model(conversation.model_id))
+    window = window_build(
+        conversation=conversation, model=model, newest=content, before_id=original.pk
+    )
+    with transaction.atomic():
+        _lock(conversation)
+        _require_idle(conversation)
+        _branch_leave(conversation, first=original)
+        return _turn_create(
+            conversation=conversation,
+            model=model,
+            window=window,
+            content=content,
+            parent_id=original.parent_id,
+            kind=UsageRecord.Kind.EDIT,
+        )
+
+
+def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
+    """Write an answer again, to the same question and history.
+
+    The old answer (and anything after it) is kept as an alternative; the
+    "< 1 / 2 >" control switches back. Raises ValidationError when the answer
+    cannot be written again.
+    """
+    answer = _branch_message(conversation, message_id, Message.Role.ASSISTANT)
+    if not answer.can_regenerate:
+        raise ValidationError(_("This answer is still being written."))
+    question = answer.parent
+    if question is None or question.role != Message.Role.USER:
+        raise ValidationError(_("There is no question to answer again."))
+    quota_check(user=conversation.owner)
+    model = require_usable(get_model(conversation.model_id))
+    window = window_build(
+        conversation=conversation, model=model, newest=question.content, before_id=question.pk
+    )
+    with transaction.atomic():
+        _lock(conversation)
+        _require_idle(conversation)
+        _branch_leave(conversation, first=answer)
+        assistant_message = Message.objects.create(
+            conversation=conversation,
+            parent=question,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            model_id=model.id,
+        )
+        usage_record_open(
+            user_id=conversation.owner_id,
+            conversation=conversation,
+            message=assistant_message,
+            model_id=model.id,
+            kind=UsageRecord.Kind.REGENERATE,
+        )
+        conversation.save(update_fields=["updated_at"])
+    return Turn(
+        user_message=question,
+        assistant_message=assistant_message,
+        model=model,
+        window=window,
+        regenerated=True,
+    )
+
+
+def branch_switch(*, conversation: Conversation, message_id: int, step: int) -> Message:
+    """Show the previous (step -1) or next (+1) alternative of a message on the branch.
+
+    The branch continues down the alternative's newest line of messages, so
+    coming back to a version shows where that version's conversation left off.
+    Returns the alternative now shown; raises ValidationError when there is none.
+    """
+    if step not in (-1, 1):
+        raise ValidationError(_("Choose the previous or the next version."))
+    shown = conversation.messages.filter(pk=message_id, off_branch=False).first()
+    if shown is None:
+        raise ValidationError(_("That message is not on the branch shown; reload to see it."))
+    siblings = conversation.messages.filter(parent_id=shown.parent_id).order_by("id")
+    ids = list(siblings.values_list("id", flat=True))
+    position = ids.index(shown.pk) + step
+    if not 0 <= position < len(ids):
+        raise ValidationError(_("There is no other version that way."))
+    target_id = ids[position]
+    # Descendants have larger ids than their ancestors: one query of pairs suffices.
+    parents = dict(
+        conversation.messages.filter(id__gte=target_id).values_list("id", "parent_id")
+    )
+    subtree = {target_id}
+    for child_id in sorted(parents):
+        if parents[child_id] in subtree:
+            subtree.add(child_id)
+    path, node = [], max(subtree)
+    while node != target_id:
+        path.append(node)
+        node = parents[node]
+    path.append(target_id)
+    with transaction.atomic():
+        _lock(conversation)
+        _require_idle(conversation)
+        _branch_leave(conversation, first=shown)
+        conversation.messages.filter(id__in=path).update(off_branch=False)
+    return conversation.messages.get(pk=target_id)
+
