@@ -19,6 +19,7 @@ from sockets import (
     create_conversation,
     message_count,
     receive_alert,
+    replies_settle,  # noqa: F401 - autouse: replies end before the test (and its loop) does
     send_message,
 )
 
