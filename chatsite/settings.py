@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "conversations",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -346,3 +347,14 @@ PARLEY_MAX_SOCKETS_PER_USER = envint("PARLEY_MAX_SOCKETS_PER_USER", 20)
 # When the server starts: load local models, and mark answers left half-written
 # by a dead process as interrupted (tests/conftest.py switches this off).
 PARLEY_STARTUP_TASKS = envbool("PARLEY_STARTUP_TASKS", True)
+# The OpenAI-compatible API (/v1). No CORS unless origins are listed, e.g.
+# "https://tools.example.com"; failed key attempts per client address and minute.
+PARLEY_API_CORS_ORIGINS = envlist("PARLEY_API_CORS_ORIGINS", [])
+PARLEY_API_FAILED_KEYS_PER_MINUTE = envint("PARLEY_API_FAILED_KEYS_PER_MINUTE", 10)
+
+# Comparisons: a model is ranked on the leaderboard from this many votes on;
+# one account casts at most this many votes a day (0: no cap).
+PARLEY_LEADERBOARD_MIN_VOTES = envint("PARLEY_LEADERBOARD_MIN_VOTES", 20)
+PARLEY_VOTES_PER_DAY = envint("PARLEY_VOTES_PER_DAY", 50)
+# Seconds a computed leaderboard is reused (a new vote recomputes it at once).
+PARLEY_LEADERBOARD_CACHE_SECONDS = envint("PARLEY_LEADERBOARD_CACHE_SECONDS", 600)

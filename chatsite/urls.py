@@ -5,6 +5,9 @@ from django.views.i18n import set_language
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The OpenAI-compatible API (Bearer keys, no session) and its pages.
+    path("v1/", include("api.urls")),
+    path("", include("api.page_urls")),
     path("accounts/", include("accounts.urls")),
     # Django's set_language (as in django.conf.urls.i18n), open to signed-out
     # visitors too: the login page has the language switch.

@@ -29,12 +29,21 @@ from django.utils.translation import ngettext
 
 from conversations.backends import get_catalog
 from conversations.exports import conversations_export_for_admin
-from conversations.models import COST_QUANTUM, Conversation, Message, SharedLink, UsageRecord
+from conversations.models import (
+    COST_QUANTUM,
+    ComparisonVote,
+    Conversation,
+    Message,
+    SharedLink,
+    UsageRecord,
+)
 from conversations.selectors import message_list
 from conversations.services import shared_link_revoke
 from conversations.usage import (
     CHART_METRICS,
+    usage_by_channel,
     usage_by_day,
+    usage_by_key,
     usage_by_model,
     usage_by_user,
     usage_chart,
@@ -109,6 +118,8 @@ USAGE_TABLES = {
     "day": ("day", usage_by_day, lambda row: f"{row.day:%Y-%m-%d}"),
     "user": ("user", usage_by_user, lambda row: row.username),
     "model": ("model", usage_by_model, lambda row: row.model_id),
+    "channel": ("channel", usage_by_channel, lambda row: row.channel),
+    "key": ("api_key", usage_by_key, lambda row: row.key_prefix),
 }
 
 
@@ -237,6 +248,8 @@ class ConversationAdmin(admin.ModelAdmin):
             by_day=by_day,
             by_user=usage_by_user(since=since, until=until),
             by_model=usage_by_model(since=since, until=until),
+            by_channel=usage_by_channel(since=since, until=until),
+            by_key=usage_by_key(since=since, until=until),
             chart=usage_chart(days=by_day, since=since, until=until, metric=metric),
             chart_metrics=[
                 (name, label, "?" + urlencode({**period, "chart": name}))
@@ -252,7 +265,7 @@ class ConversationAdmin(admin.ModelAdmin):
     def _usage_csv(self, table: str, *, since: date, until: date) -> HttpResponse:
         if table not in USAGE_TABLES:
             return HttpResponseBadRequest(
-                "Unknown table: use table=day, table=user or table=model.",
+                "Unknown table: use table=day, user, model, channel or key.",
                 content_type="text/plain",
             )
         heading, rows_of, key = USAGE_TABLES[table]
@@ -434,3 +447,51 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+VOTE_CSV_COLUMNS = (
+    "voted_at", "voter", "model_a", "model_b", "outcome", "prompt_language", "prompt_chars",
+)
+
+
+@admin.register(ComparisonVote)
+class ComparisonVoteAdmin(admin.ModelAdmin):
+    """Blind votes, read-only, with no prompt text; exported as CSV by an action."""
+
+    list_display = (
+        "created_at", "voter", "model_a", "model_b", "outcome", "prompt_language", "prompt_chars",
+    )
+    list_filter = ("outcome", "prompt_language", "model_a", "model_b", "created_at")
+    search_fields = ("voter__username", "model_a", "model_b")
+    date_hierarchy = "created_at"
+    list_select_related = ("voter",)
+    readonly_fields = tuple(field.name for field in ComparisonVote._meta.fields)
+    actions = ("export_as_csv",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.action(description=_("Export selected votes as CSV"), permissions=("view",))
+    def export_as_csv(self, request: HttpRequest, queryset: QuerySet[ComparisonVote]):
+        response = HttpResponse(
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="parley-votes.csv"'},
+        )
+        writer = csv.writer(response)
+        writer.writerow(VOTE_CSV_COLUMNS)
+        for vote in queryset.select_related("voter").order_by("created_at"):
+            writer.writerow(
+                (
+                    vote.created_at.isoformat(),
+                    vote.voter.get_username(),
+                    vote.model_a,
+                    vote.model_b,
+                    vote.outcome,
+                    vote.prompt_language,
+                    vote.prompt_chars,
+                )
+            )
+        return response

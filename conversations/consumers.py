@@ -146,6 +146,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         action = data.get("action", "send")
         if action == "stop":
             await self._stop(data.get("message_id"))
+        elif action == "compare" or (action == "send" and data.get("compare_models")):
+            await self._compare(data.get("message"), data.get("compare_models"), data.get("blind"))
+        elif action == "stop_comparison":
+            await self._stop_comparison(data.get("comparison_id"))
+        elif action in ("keep", "vote"):
+            await self._comparison_act(action, data)
         elif action == "send":
             await self._send_message(data.get("message"))
         elif action == "regenerate":
@@ -182,6 +188,57 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         # Only the sender's composer is cleared; other views keep their drafts.
         await self.send(text_data=frames.composer_reset(self.conversation))
+
+    async def _compare(self, content: Any, model_ids: Any, blind: Any) -> None:
+        # A form sends one checked box as a string, several as a list.
+        model_ids = [model_ids] if isinstance(model_ids, str) else model_ids
+        if not isinstance(model_ids, list):
+            model_ids = []
+        try:
+            await engine.reply_to_comparison(
+                conversation=self.conversation,
+                content=content,
+                model_ids=[str(model_id)[:100] for model_id in model_ids[:10]],
+                blind=blind in (True, "on", "true"),
+            )
+        except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
+            await self._refuse(exc)
+            return
+        await self.send(text_data=frames.composer_reset(self.conversation))
+
+    async def _stop_comparison(self, comparison_id: Any) -> None:
+        comparison_id = await self._message_id(comparison_id, gettext("Nothing to stop."))
+        if comparison_id is not None:
+            await engine.comparison_stop(
+                conversation=self.conversation, comparison_id=comparison_id
+            )
+
+    async def _comparison_act(self, action: str, data: dict) -> None:
+        """Keep one answer of a comparison, or vote on a blind one."""
+        comparison_id = await self._message_id(
+            data.get("comparison_id"), gettext("No such comparison.")
+        )
+        if comparison_id is None:
+            return
+        try:
+            comparison = await database_call(selectors.comparison_get)(
+                conversation=self.conversation, comparison_id=comparison_id
+            )
+            if action == "keep":
+                message_id = int(data.get("message_id"))
+                await engine.comparison_keep(comparison=comparison, message_id=message_id)
+            else:
+                await engine.comparison_vote(
+                    comparison=comparison,
+                    voter=self.scope["user"],
+                    outcome=str(data.get("outcome", ""))[:20],
+                )
+        except (TypeError, ValueError):
+            await self.send(text_data=frames.alert(gettext("No such answer.")))
+        except Http404:
+            await self.send(text_data=frames.alert(gettext("No such comparison.")))
+        except ValidationError as exc:
+            await self._refuse(exc)
 
     async def _regenerate(self, message_id: Any) -> None:
         message_id = await self._message_id(message_id, gettext("Nothing to write again."))
@@ -287,6 +344,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                     left_out_up_to=self.left_out_up_to,
                 )
                 await self.send(text_data=html)
+            case engine.ComparisonStarted():
+                html, ended, self.left_out_up_to = await database_call(frames.branch_drawn)(
+                    conversation=self.conversation, fresh_ids=event.assistant_message_ids
+                )
+                await self.send(text_data=html)
+                for message_id in self.watch.comparison_drawn(event, ended=ended):
+                    for shown in await self.watch.follow(message_id):
+                        await self._show(shown)
             case engine.BranchSwitched():
                 html, _, self.left_out_up_to = await database_call(frames.branch_drawn)(
                     conversation=self.conversation

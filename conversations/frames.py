@@ -109,7 +109,7 @@ def _ended(messages: list[Message]) -> list[int]:
 
 
 def branch_drawn(
-    *, conversation: Conversation, fresh_id: int | None = None
+    *, conversation: Conversation, fresh_id: int | None = None, fresh_ids: list[int] | None = None
 ) -> tuple[str, list[int], int | None]:
     """Draw the whole branch shown again (after an edit, a regenerate or a switch).
 
@@ -118,8 +118,15 @@ def branch_drawn(
     the fresh ones, and the window boundary the frame shows.
     """
     messages = list(selectors.message_list(conversation=conversation))
-    fresh = _fresh([message for message in messages if message.pk == fresh_id])
     selectors.alternatives_annotate(messages=messages)
+    # A comparison's answers are drawn side by side (most of them off the branch).
+    selectors.comparisons_annotate(messages=messages)
+    fresh_ids = set(fresh_ids or ()) | {fresh_id}
+    drawn = [m for m in messages if m.pk in fresh_ids]
+    for message in messages:
+        if message.comparison_view is not None:
+            drawn += [m for m in message.comparison_view.answers if m.pk in fresh_ids]
+    fresh = _fresh(drawn)
     gauge = _gauge(conversation)
     boundary = gauge.left_out_up_to if gauge else None
     context = {
@@ -171,6 +178,10 @@ def message_finished(
         message = selectors.message_get(conversation=conversation, message_id=message_id)
     if not hasattr(message, "alternatives"):
         selectors.alternatives_annotate(messages=[message])
+    # An answer of a comparison is drawn in its column (named A or B when blind);
+    # only an answer with other versions can be one (no query for the others).
+    if message.alternatives is not None:
+        selectors.comparison_answer_annotate(message=message)
     gauge = _gauge(conversation)
     new_boundary = gauge.left_out_up_to if gauge else None
     low, high = sorted((left_out_up_to or 0, new_boundary or 0))

@@ -12,6 +12,13 @@ COST_DECIMAL_PLACES = 8
 COST_QUANTUM = Decimal(1).scaleb(-COST_DECIMAL_PLACES)
 
 
+class Channel(models.TextChoices):
+    """The front door a request came through."""
+
+    PAGE = "page", _("page")
+    API = "api", _("API")
+
+
 class Conversation(models.Model):
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(
@@ -40,6 +47,11 @@ class Conversation(models.Model):
     # on the Archived page) or neither; services keep the two apart.
     pinned_at = models.DateTimeField(_("pinned"), null=True, blank=True)
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
+    # Where the conversation was started: the page, or a program through `/v1`
+    # (the sidebar marks those). Either can continue it.
+    channel = models.CharField(
+        _("started through"), max_length=8, choices=Channel, default=Channel.PAGE
+    )
 
     class Meta:
         verbose_name = _("conversation")
@@ -151,6 +163,14 @@ class Message(models.Model):
         )
 
     @property
+    def tokens_per_second(self) -> float | None:
+        """Output tokens per second of writing (after the first token), once finished."""
+        if not self.output_tokens or self.duration_ms is None:
+            return None
+        writing_ms = self.duration_ms - (self.time_to_first_token_ms or 0)
+        return round(self.output_tokens * 1000 / writing_ms, 1) if writing_ms > 0 else None
+
+    @property
     def failed(self) -> bool:
         """The answer failed or was cut short (its regenerate button says Retry)."""
         return self.status in (self.Status.ERROR, self.Status.INTERRUPTED, self.Status.STOPPED)
@@ -224,9 +244,7 @@ class UsageRecord(models.Model):
         SUMMARY = "summary", _("summary")
         COMPARE = "compare", _("compare")
 
-    class Channel(models.TextChoices):
-        PAGE = "page", _("page")
-        API = "api", _("API")
+    Channel = Channel
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -254,6 +272,15 @@ class UsageRecord(models.Model):
     model_id = models.CharField(_("model"), max_length=100)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind)
     channel = models.CharField(_("channel"), max_length=8, choices=Channel, default=Channel.PAGE)
+    # The key a request through the API was made with (none from the page).
+    api_key = models.ForeignKey(
+        "api.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="usage_records",
+        verbose_name=_("API key"),
+    )
     input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
     output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
     usage_estimated = models.BooleanField(_("usage estimated"), default=False)
@@ -274,3 +301,92 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.model_id} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Comparison(models.Model):
+    """One question sent to several models at once; its answers are sibling messages.
+
+    The answers are the question's assistant children (versions of one reply),
+    in id order: column A, B, ... In blind mode their models are hidden until
+    the owner votes. Keeping one puts it on the branch shown.
+    """
+
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="comparisons",
+        verbose_name=_("conversation"),
+    )
+    question = models.OneToOneField(
+        Message, on_delete=models.CASCADE, related_name="comparison", verbose_name=_("question")
+    )
+    blind = models.BooleanField(_("blind"), default=False)
+    kept = models.ForeignKey(
+        Message,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("answer kept"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("comparison")
+        verbose_name_plural = _("comparisons")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.conversation} · {self.created_at:%Y-%m-%d %H:%M}"
+
+    def get_absolute_url(self) -> str:
+        return f"{self.conversation.get_absolute_url()}#cmp-{self.pk}"
+
+
+class ComparisonVote(models.Model):
+    """A blind vote between the two answers of a comparison: what the leaderboard counts.
+
+    The models are copied here (the answers may be deleted with their
+    conversation, the vote stays). No prompt text: only its language and length.
+    """
+
+    class Outcome(models.TextChoices):
+        A = "a", _("A is better")
+        B = "b", _("B is better")
+        TIE = "tie", _("Tie")
+        BOTH_BAD = "both_bad", _("Both are bad")
+
+    class Language(models.TextChoices):
+        ENGLISH = "en", _("English")
+        KOREAN = "ko", _("Korean")
+        OTHER = "other", _("Other")
+
+    comparison = models.OneToOneField(
+        Comparison,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="vote",
+        verbose_name=_("comparison"),
+    )
+    voter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="comparison_votes",
+        verbose_name=_("voter"),
+    )
+    model_a = models.CharField(_("model A"), max_length=100)
+    model_b = models.CharField(_("model B"), max_length=100)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome)
+    prompt_language = models.CharField(_("prompt language"), max_length=8, choices=Language)
+    prompt_chars = models.PositiveIntegerField(_("prompt length (characters)"))
+    created_at = models.DateTimeField(_("voted"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("comparison vote")
+        verbose_name_plural = _("comparison votes")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["voter", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model_a} vs {self.model_b}: {self.get_outcome_display()}"

@@ -27,7 +27,18 @@ from conversations.models import UsageRecord
 
 
 class QuotaExceededError(ValidationError):
-    """A limit is reached; the message names it and says when it resets."""
+    """A limit is reached; the message names it and says when it resets.
+
+    `retry_after` is the same wait in whole seconds (the API's Retry-After header).
+    """
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(int(delta.total_seconds() + 0.999), 1)
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,11 @@ def _wait(delta: timedelta) -> str:
     }
 
 
-def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
-    """Raise QuotaExceededError if the user may not send a message now."""
+def quota_check(*, user: AbstractBaseUser, now: datetime | None = None, requests: int = 1) -> None:
+    """Raise QuotaExceededError if the user may not send `requests` requests now.
+
+    A comparison sends one request per model at once: all of them must fit.
+    """
     now = now or timezone.now()
     limits = limits_for(user=user)
     mine = UsageRecord.objects.filter(user=user).order_by()
@@ -78,14 +92,15 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
             .order_by("created_at")
             .values_list("created_at", flat=True)[: limits.messages_per_minute]
         )
-        if len(recent) >= limits.messages_per_minute:
-            resets = recent[0] + timedelta(minutes=1)
+        if len(recent) + requests > limits.messages_per_minute:
+            resets = (recent[0] if recent else now) + timedelta(minutes=1)
             raise QuotaExceededError(
                 _(
                     "You reached your limit of %(limit)s messages per minute. "
                     "Try again in %(wait)s."
                 )
-                % {"limit": limits.messages_per_minute, "wait": _wait(resets - now)}
+                % {"limit": limits.messages_per_minute, "wait": _wait(resets - now)},
+                retry_after=_seconds(resets - now),
             )
 
     local_now = timezone.localtime(now)
@@ -106,7 +121,8 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
                     "limit": f"{limits.tokens_per_day:,}",
                     "used": f"{total:,}",
                     "wait": _wait(resets - local_now),
-                }
+                },
+                retry_after=_seconds(resets - local_now),
             )
 
     if limits.cost_per_month:
@@ -124,5 +140,6 @@ def quota_check(*, user: AbstractBaseUser, now: datetime | None = None) -> None:
                     "limit": f"${limits.cost_per_month:,.2f}",
                     "spent": f"${spent:,.4f}",
                     "day": date_format(next_month, pgettext("date format", "N j")),
-                }
+                },
+                retry_after=_seconds(next_month - local_now),
             )

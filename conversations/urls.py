@@ -9,6 +9,7 @@ urlpatterns = [
     path("search/", views.conversation_search, name="search"),
     path("sidebar/", views.conversation_sidebar, name="sidebar"),
     path("archived/", views.conversation_archived_list, name="archived"),
+    path("leaderboard/", views.leaderboard_page, name="leaderboard"),
     path("c/new/", views.conversation_create, name="create"),
     path("c/<uuid:public_id>/", views.conversation_detail, name="detail"),
     path("c/<uuid:public_id>/rename/", views.conversation_rename, name="rename"),

@@ -62,6 +62,25 @@ class ModelUsage(Usage):
     model_id: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelUsage(Usage):
+    channel: str  # page or api
+
+    @property
+    def label(self) -> str:
+        return str(UsageRecord.Channel(self.channel).label)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyUsage(Usage):
+    """Requests made with one API key (`key_id` None: from the page, no key)."""
+
+    key_id: int | None
+    key_name: str
+    key_prefix: str
+    username: str
+
+
 def _sums(row: dict) -> dict:
     return {
         "requests": row["n_requests"],
@@ -128,6 +147,37 @@ def usage_by_model(*, since: date, until: date) -> list[ModelUsage]:
         .order_by("-total_cost", "model_id")
     )
     return [ModelUsage(model_id=row["model_id"], **_sums(row)) for row in rows]
+
+
+def usage_by_channel(*, since: date, until: date) -> list[ChannelUsage]:
+    """Sum the requests of each front door (the page, the API), most expensive first."""
+    rows = (
+        _requests(since=since, until=until)
+        .values("channel")
+        .annotate(**_SUMS)
+        .order_by("-total_cost", "channel")
+    )
+    return [ChannelUsage(channel=row["channel"], **_sums(row)) for row in rows]
+
+
+def usage_by_key(*, since: date, until: date) -> list[KeyUsage]:
+    """Sum the requests of each API key (and, as one row, those made with none)."""
+    rows = (
+        _requests(since=since, until=until)
+        .values("api_key_id", "api_key__name", "api_key__prefix", "api_key__user__username")
+        .annotate(**_SUMS)
+        .order_by("-total_cost", "api_key_id")
+    )
+    return [
+        KeyUsage(
+            key_id=row["api_key_id"],
+            key_name=row["api_key__name"] or "",
+            key_prefix=row["api_key__prefix"] or "",
+            username=row["api_key__user__username"] or "",
+            **_sums(row),
+        )
+        for row in rows
+    ]
 
 
 def usage_of_conversation(*, conversation: Conversation) -> Usage:

@@ -23,12 +23,13 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 from django_ratelimit.decorators import ratelimit
 
-from conversations import engine, exports, frames, search, selectors, services
+from conversations import engine, exports, frames, leaderboard, search, selectors, services
 from conversations.backends import UnknownModelError, get_catalog
 from conversations.context import PromptTooLongError, conversation_gauge
 from conversations.database import database_call
 from conversations.frames import PAGE
 from conversations.inputs import text_check
+from conversations.models import ComparisonVote
 from conversations.stored_html import messages_html_store
 
 ARCHIVED_PAGE_SIZE = 50
@@ -55,6 +56,13 @@ def _page_context(user, conversation=None, **extra) -> dict:
         "models": catalog.usable(),
         "default_model": catalog.default(),
         "presets": catalog.presets,
+        # Compare is offered with two usable models or more; else the page says why.
+        "compare_models": services.compare_models_available(),
+        "compare_unusable": [
+            (model, model.unusable_reason())
+            for model in catalog.models.values()
+            if not model.usable
+        ],
     }
     context.update(extra)
     return context
@@ -83,9 +91,18 @@ async def conversation_create(request: HtmxHttpRequest) -> HttpResponse:
     except (ValidationError, UnknownModelError) as exc:
         error = frames.refusal_text(exc)
         return await _home_with_error(request, user, error, content, system_prompt)
+    compared = request.POST.getlist("compare_models")
     try:
-        await engine.reply_to_question(conversation=conversation, content=content)
-    except (ValidationError, PromptTooLongError) as exc:
+        if compared:
+            await engine.reply_to_comparison(
+                conversation=conversation,
+                content=content,
+                model_ids=compared,
+                blind=request.POST.get("blind") == "on",
+            )
+        else:
+            await engine.reply_to_question(conversation=conversation, content=content)
+    except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
         await database_call(services.conversation_delete)(conversation=conversation)
         error = frames.refusal_text(exc)
         return await _home_with_error(request, user, error, content, system_prompt)
@@ -126,6 +143,7 @@ def conversation_detail(request: HtmxHttpRequest, public_id: str) -> HttpRespons
     messages = list(selectors.message_list(conversation=conversation))
     messages_html_store(messages=messages)
     selectors.alternatives_annotate(messages=messages)
+    selectors.comparisons_annotate(messages=messages)
     streaming = next((m for m in messages if m.status == m.Status.STREAMING), None)
     context = _conversation_context(
         request.user, conversation, chat_messages=messages, streaming_message=streaming
@@ -467,3 +485,23 @@ def conversation_search(request: HtmxHttpRequest) -> HttpResponse:
         results = Paginator(hits, search.PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"search_query": query, "results": results}
     return render(request, "conversations/search.html", context)
+
+
+@require_GET
+def leaderboard_page(request: HtmxHttpRequest) -> HttpResponse:
+    """The models ranked by blind votes, filtered by the prompt's language and a period."""
+    language = request.GET.get("language", "all")
+    period = request.GET.get("period", "all")
+    board = leaderboard.leaderboard_get(language=language, period=period)
+    context = {
+        "board": board,
+        "language": language if language in leaderboard.LANGUAGES else "all",
+        "period": period if period in leaderboard.PERIODS else "all",
+        "language_choices": [("all", _("All languages")), *ComparisonVote.Language.choices],
+        "period_choices": [
+            ("7d", _("Last 7 days")),
+            ("30d", _("Last 30 days")),
+            ("all", _("All time")),
+        ],
+    }
+    return render(request, "conversations/leaderboard.html", context)

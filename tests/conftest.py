@@ -83,6 +83,21 @@ api_key_env = "PARLEY_TEST_UNSET_KEY"
 context_window = 4096
 max_output_tokens = 512
 
+# A second model of its own for comparisons: the fake upstream answers it by its
+# upstream name, at its own speed (FakeOpenAI.model_delays / model_tokens).
+[[models]]
+id = "fake-b"
+label = "Second fake model"
+backend = "openai"
+upstream = "fake-model-b"
+base_url = "{base_url}"
+context_window = 2048
+max_output_tokens = 256
+encoding = "cl100k_base"
+price_input_per_1k = "0.001"
+price_output_per_1k = "0.004"
+writes_titles = false
+
 [[presets]]
 name = "Pirate"
 system_prompt = "Talk like a pirate."

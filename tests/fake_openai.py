@@ -265,7 +265,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, cfg: dict[str, Any], body: dict[str, Any]) -> None:
         fake = self.server.fake
         model = body.get("model") or (cfg["models"][0] if cfg["models"] else "fake-model")
-        tokens = list(cfg["tokens"])
+        tokens = list(cfg["model_tokens"].get(model, cfg["tokens"]))
+        cfg["delay"] = cfg["model_delays"].get(model, cfg["delay"])
         finish_reason = cfg["finish_reason"]
         # As OpenAI does: stop at the requested maximum, saying so.
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -419,6 +420,10 @@ class FakeOpenAI:
         "malformed_after_tokens": None,
         # If set, requests without "Authorization: Bearer <api_key>" get a 401.
         "api_key": None,
+        # Per requested model name: its own "delay" and "tokens" (several models
+        # answering at once, at different speeds, with different texts).
+        "model_delays": {},
+        "model_tokens": {},
     }
 
     def __init__(self, **settings: Any) -> None:

@@ -227,7 +227,8 @@ def test_usage_shows_a_totals_row(admin_client_logged_in, usage, days):
         requests=6, input_tokens=1317, output_tokens=538, cost=Decimal("0.15253")
     )
     html = response.content.decode()
-    assert html.count('<tr class="usage-total">') == 3
+    # Per day, user, model, channel (page / API) and API key.
+    assert html.count('<tr class="usage-total">') == 5
     assert "<td><strong>1,317</strong></td>" in html
     assert "<td><strong>$0.15253</strong></td>" in html
 

@@ -8,22 +8,22 @@ def test_lists_every_model_with_why_it_is_usable_or_not(capsys):
     out = capsys.readouterr().out
     assert "fake" in out and "usable (default)" in out
     assert "not usable: PARLEY_TEST_UNSET_KEY is not set" in out
-    assert "3 models, 2 usable" in out
+    assert "4 models, 3 usable" in out
 
 
 def test_check_reports_latency_of_each_usable_model(capsys, upstream):
     call_command("models", "--check")
 
     out = capsys.readouterr().out
-    assert out.count("check: ok, first token") == 2
-    assert "3 models, 2 usable, 2 answered" in out
-    assert len(upstream.chat_requests()) == 2
+    assert out.count("check: ok, first token") == 3
+    assert "4 models, 3 usable, 3 answered" in out
+    assert len(upstream.chat_requests()) == 3
 
 
 def test_check_fails_loudly_when_a_model_does_not_answer(capsys, upstream):
     upstream.fail_status = 401
 
-    with pytest.raises(CommandError, match="2 usable model"):
+    with pytest.raises(CommandError, match="3 usable model"):
         call_command("models", "--check")
 
     assert "error: The model's API key was refused." in capsys.readouterr().out

@@ -110,6 +110,41 @@ async def test_a_view_on_one_worker_sees_a_reply_written_by_another(workers, ali
     assert text in (expected, "")
 
 
+async def test_a_view_open_on_another_worker_streams_the_reply_as_it_is_written(
+    workers, alice, upstream
+):
+    """The writer joins its control group before announcing the turn: the other
+    worker's snapshot request, sent as soon as it sees the turn, is answered."""
+    upstream.tokens = [f"s{i} " for i in range(200)]
+    upstream.delay = 0.02  # four seconds: the other view sees the turn long before its end
+    first, second = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+
+    on_second = await open_socket(second, conversation, cookie)
+    on_first = await open_socket(first, conversation, cookie)
+    await on_first.send(json.dumps({"action": "send", "message": "Stream", "HEADERS": {}}))
+    text, chunks_before_the_end = "", 0
+    async with asyncio.timeout(TIMEOUT):
+        async for frame in on_second:
+            if match := SNAPSHOT.search(frame):
+                text = html.unescape(match.group(2))
+            for match in DELTA.finditer(frame):
+                text += html.unescape(match.group(2))
+                chunks_before_the_end += 1
+            if match := FINISHED.search(frame):
+                message_id, status = int(match.group(1)), match.group(2)
+                break
+    await on_first.close()
+    await on_second.close()
+
+    assert status == "complete"
+    assert (await load(message_id)).content == "".join(upstream.tokens)
+    # Streamed as it was written (not only drawn whole at the end), with no gap.
+    assert chunks_before_the_end > 1
+    assert text == "".join(upstream.tokens)
+
+
 async def test_stop_from_another_worker_and_attach_mid_reply(workers, alice, upstream):
     upstream.tokens = [f"w{i} " for i in range(300)]
     upstream.delay = 0.03
@@ -249,3 +284,45 @@ async def test_logging_out_on_one_worker_closes_the_sessions_sockets_on_both(
     assert await close_code(on_first) == 4401
     assert await close_code(on_second) == 4401
     assert await database_sync_to_async(Message.objects.count)() == 0
+
+
+async def test_a_comparison_sent_on_one_worker_streams_on_another(workers, alice, upstream):
+    upstream.model_tokens = {
+        "fake-model": [f"a{i} " for i in range(60)],
+        "fake-model-b": [f"b{i} " for i in range(40)],
+    }
+    upstream.model_delays = {"fake-model": 0.02, "fake-model-b": 0.01}
+    first, second = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+
+    on_second = await open_socket(second, conversation, cookie)
+    on_first = await open_socket(first, conversation, cookie)
+    await on_first.send(json.dumps({
+        "action": "send", "message": "Both", "compare_models": ["fake", "fake-b"], "HEADERS": {},
+    }))
+    texts: dict[int, str] = {}
+    finished: set[int] = set()
+    grids = 0
+    async with asyncio.timeout(TIMEOUT):
+        async for frame in on_second:
+            grids += 'class="comparison comparison--2"' in frame
+            for match in SNAPSHOT.finditer(frame):
+                texts[int(match.group(1))] = html.unescape(match.group(2))
+            for match in DELTA.finditer(frame):
+                texts[int(match.group(1))] += html.unescape(match.group(2))
+            finished |= {int(match.group(1)) for match in FINISHED.finditer(frame)}
+            if len(finished) == 2:
+                break
+    await on_first.close()
+    await on_second.close()
+
+    saved = [await load(message_id) for message_id in sorted(finished)]
+    assert [message.model_id for message in saved] == ["fake", "fake-b"]
+    assert [message.status for message in saved] == ["complete", "complete"]
+    # The other worker drew the comparison as it started, then each answer as
+    # it ended; what it streamed in between is each answer's text, or nothing
+    # when it attached too late (as for a single reply, see the first test).
+    assert grids == 1
+    for message in saved:
+        assert texts.get(message.pk, "") in (message.content, "")

@@ -1,6 +1,6 @@
 """Model backends: the catalog of configured models and the classes that stream from them."""
 
-from conversations.backends.base import Backend, BackendError, Queued, Usage
+from conversations.backends.base import Backend, BackendError, Queued, RequestOptions, Usage
 from conversations.backends.registry import (
     Catalog,
     CatalogError,
@@ -18,6 +18,7 @@ __all__ = [
     "CatalogError",
     "ModelConfig",
     "Queued",
+    "RequestOptions",
     "UnknownModelError",
     "Usage",
     "get_backend",

@@ -35,6 +35,20 @@ class Queued:
     ahead: int
 
 
+@dataclass(frozen=True)
+class RequestOptions:
+    """What one request asks beyond the catalog's settings (from the API: None is unset).
+
+    `max_tokens` caps the reply below the model's own maximum; the others
+    replace the catalog's sampling settings for this request.
+    """
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+
+
 type StreamEvent = str | Usage | Queued
 
 
@@ -49,6 +63,10 @@ class Backend(ABC):
 
     @abstractmethod
     def stream(
-        self, *, messages: list[dict[str, str]], max_tokens: int
+        self,
+        *,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        options: RequestOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream the reply to `messages`: text chunks, maybe `Queued`, finally `Usage`."""

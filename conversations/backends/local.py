@@ -11,7 +11,14 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from conversations.backends.base import Backend, BackendError, Queued, StreamEvent, Usage
+from conversations.backends.base import (
+    Backend,
+    BackendError,
+    Queued,
+    RequestOptions,
+    StreamEvent,
+    Usage,
+)
 from conversations.backends.registry import ModelConfig
 
 logger = logging.getLogger("parley.backends")
@@ -81,7 +88,11 @@ class LocalLlamaBackend(Backend):
             )
 
     async def stream(
-        self, *, messages: list[dict[str, str]], max_tokens: int
+        self,
+        *,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        options: RequestOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream tokens from the worker thread; say `Queued` first when others wait."""
         loop = asyncio.get_running_loop()
@@ -98,7 +109,9 @@ class LocalLlamaBackend(Backend):
         self._in_flight += 1
         if ahead:
             yield Queued(ahead=ahead)
-        self._executor.submit(self._generate, messages, max_tokens, emit, cancelled, finished, loop)
+        self._executor.submit(
+            self._generate, messages, max_tokens, options, emit, cancelled, finished, loop
+        )
         try:
             while True:
                 item = await queue.get()
@@ -115,6 +128,7 @@ class LocalLlamaBackend(Backend):
         self,
         messages: list[dict[str, str]],
         max_tokens: int,
+        request: RequestOptions | None,
         emit: Callable[[Any], None],
         cancelled: threading.Event,
         finished: Callable[[], None],
@@ -129,6 +143,13 @@ class LocalLlamaBackend(Backend):
                 options["temperature"] = self.model.temperature
             if self.model.repeat_penalty is not None:
                 options["repeat_penalty"] = self.model.repeat_penalty
+            if request is not None:
+                if request.temperature is not None:
+                    options["temperature"] = request.temperature
+                if request.top_p is not None:
+                    options["top_p"] = request.top_p
+                if request.stop:
+                    options["stop"] = list(request.stop)
             output_tokens = 0
             chunks = self._llama.create_chat_completion(messages=messages, stream=True, **options)
             try:

@@ -12,7 +12,13 @@ import httpx2
 import openai
 from django.utils.translation import gettext as _
 
-from conversations.backends.base import Backend, BackendError, StreamEvent, Usage
+from conversations.backends.base import (
+    Backend,
+    BackendError,
+    RequestOptions,
+    StreamEvent,
+    Usage,
+)
 from conversations.backends.registry import ModelConfig
 
 logger = logging.getLogger("parley.backends")
@@ -42,7 +48,11 @@ class OpenAICompatibleBackend(Backend):
         return client
 
     async def stream(
-        self, *, messages: list[dict[str, str]], max_tokens: int
+        self,
+        *,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        options: RequestOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream text chunks from the upstream, then its reported usage if any."""
         kwargs: dict = {
@@ -60,6 +70,13 @@ class OpenAICompatibleBackend(Backend):
             kwargs["max_tokens"] = max_tokens
         if self.model.temperature is not None:
             kwargs["temperature"] = self.model.temperature
+        if options is not None:
+            if options.temperature is not None:
+                kwargs["temperature"] = options.temperature
+            if options.top_p is not None:
+                kwargs["top_p"] = options.top_p
+            if options.stop:
+                kwargs["stop"] = list(options.stop)
         usage: Usage | None = None
         try:
             # The raw event stream, parsed with json.loads: building the client's

@@ -7,6 +7,12 @@ interrupted at exit), `watch` (ordering for a view), `turns` (the entry points).
 """
 
 from conversations.engine.checkpoints import replies_interrupt_all, replies_interrupt_stale
+from conversations.engine.comparisons import (
+    comparison_keep,
+    comparison_stop,
+    comparison_vote,
+    reply_to_comparison,
+)
 from conversations.engine.delivery import conversation_group, conversation_publish
 from conversations.engine.runner import ReplyOutcome, reply_finished_connect
 from conversations.engine.state import Snapshot, reply_snapshot
@@ -15,10 +21,12 @@ from conversations.engine.turns import (
     reply_stop,
     reply_to_edit,
     reply_to_question,
+    reply_to_turn,
     version_show,
 )
 from conversations.engine.watch import (
     BranchSwitched,
+    ComparisonStarted,
     ConversationWatch,
     ReplyEnded,
     ReplyQueued,
@@ -31,6 +39,7 @@ from conversations.engine.watch import (
 
 __all__ = [
     "BranchSwitched",
+    "ComparisonStarted",
     "ConversationWatch",
     "ReplyEnded",
     "ReplyOutcome",
@@ -40,6 +49,9 @@ __all__ = [
     "Snapshot",
     "TurnStarted",
     "WatchEvent",
+    "comparison_keep",
+    "comparison_stop",
+    "comparison_vote",
     "conversation_group",
     "conversation_publish",
     "replies_interrupt_all",
@@ -49,7 +61,9 @@ __all__ = [
     "reply_observe",
     "reply_snapshot",
     "reply_stop",
+    "reply_to_comparison",
     "reply_to_edit",
     "reply_to_question",
+    "reply_to_turn",
     "version_show",
 ]

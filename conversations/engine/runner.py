@@ -76,6 +76,7 @@ async def reply_start(
     )
     running[reply.message_id] = reply
     checkpointer_ensure()
+    await _control_join(reply)
     messages = [turn.user_message, turn.assistant_message]
     event = {
         "type": "turn.started",
@@ -88,6 +89,32 @@ async def reply_start(
     # back the reply's first chunk.
     here = None if redraw else {**event, "messages": messages}
     await conversation_publish(group, event, here=here)
+    _launch(reply, turn)
+
+
+async def replies_start(
+    *, conversation: Conversation, turns: list[services.Turn], event: dict
+) -> None:
+    """Run several replies of one turn (a comparison) at once, announced by one `event`.
+
+    Every reply is registered before the event is published, and none runs
+    before it: a view draws them all, then follows each from its first chunk.
+    """
+    group = conversation_group(conversation.public_id)
+    loop = asyncio.get_running_loop()
+    replies = []
+    for turn in turns:
+        reply = Reply(message_id=turn.assistant_message.id, group=group, loop=loop)
+        running[reply.message_id] = reply
+        replies.append(reply)
+        await _control_join(reply)
+    checkpointer_ensure()
+    await conversation_publish(group, event)
+    for reply, turn in zip(replies, turns, strict=True):
+        _launch(reply, turn)
+
+
+def _launch(reply: Reply, turn: services.Turn) -> None:
     # A fresh context: the task must not inherit the request's or the socket's
     # thread-sensitive executor, which is shut down when they end.
     reply.task = asyncio.create_task(
@@ -132,6 +159,21 @@ def _cancel(reply: Reply) -> None:
         reply.task.cancel()
 
 
+async def _control_join(reply: Reply) -> None:
+    """Join the reply's control group before its turn is announced.
+
+    A view in another process that sees the announcement asks this group for a
+    snapshot at once: joined later, that request would reach no one and the
+    view would show nothing until the reply ended. Only another process needs
+    the layer to stop a reply or get its text: with an unshared layer, this
+    process's views find the reply in `running`.
+    """
+    layer = get_channel_layer()
+    if layer_is_shared(layer):
+        reply.control_channel = await layer.new_channel()
+        await layer.group_add(control_group(reply.message_id), reply.control_channel)
+
+
 async def _listen_for_control(reply: Reply, channel: str) -> None:
     """Answer other workers: stop this reply, or send them its text so far.
 
@@ -141,7 +183,6 @@ async def _listen_for_control(reply: Reply, channel: str) -> None:
     """
     layer = get_channel_layer()
     group = control_group(reply.message_id)
-    await layer.group_add(group, channel)
     try:
         while True:
             event = await layer.receive(channel)
@@ -244,13 +285,9 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
     if language:
         translation.activate(language)  # in this task's own context only
     model: ModelConfig = turn.model
-    layer = get_channel_layer()
     publisher = _Publisher(reply)
-    # Only another process needs the layer to stop this reply or get its text:
-    # in this one, reply_cancel and reply_snapshot_request find it in `running`.
-    control_listener = control_channel = None
-    if layer_is_shared(layer):
-        control_channel = await layer.new_channel()
+    control_listener = None
+    if (control_channel := reply.control_channel) is not None:
         control_listener = asyncio.create_task(_listen_for_control(reply, control_channel))
     started = time.monotonic()
     first_token_at: float | None = None
@@ -265,7 +302,9 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
         # timeout applies. Waiting in the embedded model's queue is not a stall.
         async with asyncio.timeout(first_token_timeout) as first_token_deadline:
             async for event in get_backend(model).stream(
-                messages=turn.window.messages, max_tokens=model.max_output_tokens
+                messages=turn.window.messages,
+                max_tokens=turn.options.max_tokens or model.max_output_tokens,
+                options=turn.options,
             ):
                 if isinstance(event, Usage):
                     usage = event

@@ -21,6 +21,9 @@ class Reply:
     stop_requested: bool = False
     # A view in another process asked for a snapshot: chunks go through the layer too.
     remote_views: bool = False
+    # The channel that answers other processes' stop and snapshot requests
+    # (None with a channel layer that no other process shares).
+    control_channel: str | None = None
     # The loop running the reply, and what the checkpointer saved of it and when.
     loop: asyncio.AbstractEventLoop | None = None
     saved_parts: int = 0

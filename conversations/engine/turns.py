@@ -20,6 +20,12 @@ async def reply_to_question(*, conversation: Conversation, content: str) -> serv
     return turn
 
 
+async def reply_to_turn(*, conversation: Conversation, turn: services.Turn) -> services.Turn:
+    """Start the reply of a turn a front door saved through its own service (the API's)."""
+    await reply_start(conversation=conversation, turn=turn)
+    return turn
+
+
 async def reply_again(*, conversation: Conversation, message_id: int) -> services.Turn:
     """Write an answer again in the background (see `services.turn_regenerate`)."""
     turn = await database_call(services.turn_regenerate)(

@@ -48,6 +48,14 @@ class TurnStarted:
 
 
 @dataclass(frozen=True)
+class ComparisonStarted:
+    """A question went to several models at once: the branch is to be drawn again."""
+
+    comparison_id: int
+    assistant_message_ids: list[int]
+
+
+@dataclass(frozen=True)
 class ReplyText:
     """Text of a running reply: all of it so far (`replace`), or the next piece."""
 
@@ -82,7 +90,15 @@ class Retitled:
     """The conversation has a new title."""
 
 
-WatchEvent = TurnStarted | ReplyText | ReplyQueued | ReplyEnded | BranchSwitched | Retitled
+WatchEvent = (
+    TurnStarted
+    | ComparisonStarted
+    | ReplyText
+    | ReplyQueued
+    | ReplyEnded
+    | BranchSwitched
+    | Retitled
+)
 
 
 class ConversationWatch:
@@ -178,6 +194,16 @@ class ConversationWatch:
         message_id = event.assistant_message_id
         return message_id not in ended and reply_snapshot(message_id) is None
 
+    def comparison_drawn(self, event: ComparisonStarted, *, ended: list[int]) -> list[int]:
+        """Note that a comparison was drawn; return the replies to follow (as `turn_drawn`)."""
+        for message_id in ended:
+            self.shown_seq[message_id] = ALL_SHOWN
+        return [
+            message_id
+            for message_id in event.assistant_message_ids
+            if message_id not in ended and reply_snapshot(message_id) is None
+        ]
+
     def ended(self, message_id: int, message: Message | None = None) -> ReplyEnded:
         """Forget a reply's ordering state: it ended (and is drawn whole)."""
         self.shown_seq.pop(message_id, None)
@@ -209,6 +235,13 @@ class ConversationWatch:
                     appended_ids=event.get("appended_ids", []),
                     messages=event.get("messages"),
                 )
+            ]
+        if kind == "comparison.started":
+            ids = list(event["assistant_message_ids"])
+            for message_id in ids:
+                self.shown_seq[message_id] = 0
+            return [
+                ComparisonStarted(comparison_id=event["comparison_id"], assistant_message_ids=ids)
             ]
         if kind == "generation.delta":
             message_id, seq = event["message_id"], event["seq"]

@@ -4,6 +4,17 @@ Split by subdomain; every public name is here too, so callers write
 `services.<entity>_<action>` whatever module holds it.
 """
 
+from conversations.services.comparisons import (
+    BLIND_LABELS,
+    COMPARE_MAX_MODELS,
+    COMPARE_MIN_MODELS,
+    ComparisonTurn,
+    compare_models_available,
+    comparison_keep,
+    comparison_start,
+    comparison_vote,
+    prompt_language,
+)
 from conversations.services.conversations import (
     TITLE_LENGTH,
     conversation_archive,
@@ -54,6 +65,15 @@ from conversations.services.turns import (
 )
 
 __all__ = [
+    "BLIND_LABELS",
+    "COMPARE_MAX_MODELS",
+    "COMPARE_MIN_MODELS",
+    "ComparisonTurn",
+    "compare_models_available",
+    "comparison_keep",
+    "comparison_start",
+    "comparison_vote",
+    "prompt_language",
     "CHECKPOINT_BATCH",
     "TITLE_EXCERPT_CHARS",
     "TITLE_INSTRUCTIONS",

@@ -27,6 +27,7 @@ def usage_record_open(
     conversation: Conversation | None = None,
     message: Message | None = None,
     channel: str = UsageRecord.Channel.PAGE,
+    api_key_id: int | None = None,
 ) -> UsageRecord:
     """Write down a request as it is sent: limits count it from now on."""
     return UsageRecord.objects.create(
@@ -36,6 +37,7 @@ def usage_record_open(
         model_id=model_id,
         kind=kind,
         channel=channel,
+        api_key_id=api_key_id,
     )
 
 

@@ -48,6 +48,8 @@ def title_request(*, message_id: int) -> TitleRequest | None:
     )
     if answer is None or answer.parent is None or answer.parent.parent_id is not None:
         return None
+    if answer.off_branch:  # a comparison's other answers: the one shown names it
+        return None
     conversation = answer.conversation
     if conversation.title_source != Conversation.TitleSource.MESSAGE:
         return None
@@ -65,6 +67,8 @@ def title_request(*, message_id: int) -> TitleRequest | None:
         conversation=conversation,
         model_id=model.id,
         kind=UsageRecord.Kind.TITLE,
+        # A conversation started through the API has its titles counted there too.
+        channel=conversation.channel,
     )
     return TitleRequest(
         conversation_id=conversation.pk,

@@ -6,7 +6,7 @@ when it raises, nothing was saved and nothing is sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
-from conversations.backends import ModelConfig, get_model
+from conversations.backends import ModelConfig, RequestOptions, get_model
 from conversations.context import Window, window_build
 from conversations.inputs import text_check
 from conversations.models import Conversation, Message, UsageRecord
@@ -35,6 +35,8 @@ class Turn:
     window: Window
     # The question existed before (a regenerated answer): the reply has other versions.
     regenerated: bool = False
+    # What the request asked beyond the catalog's settings (the API's max_tokens...).
+    options: RequestOptions = field(default_factory=RequestOptions)
 
 
 def message_validate(content: str) -> str:
@@ -109,6 +111,9 @@ def _turn_create(
     content: str,
     parent_id: int | None,
     kind: str,
+    channel: str = UsageRecord.Channel.PAGE,
+    api_key_id: int | None = None,
+    options: RequestOptions | None = None,
 ) -> Turn:
     user_message = Message.objects.create(
         conversation=conversation,
@@ -131,6 +136,8 @@ def _turn_create(
         message=assistant_message,
         model_id=model.id,
         kind=kind,
+        channel=channel,
+        api_key_id=api_key_id,
     )
     # One statement, decided by the row as it is now (the object may be older:
     # a websocket holds it): writing brings an archived conversation back to
@@ -152,16 +159,28 @@ def _turn_create(
         conversation.title = first_words
         conversation.title_source = Conversation.TitleSource.MESSAGE
     return Turn(
-        user_message=user_message, assistant_message=assistant_message, model=model, window=window
+        user_message=user_message,
+        assistant_message=assistant_message,
+        model=model,
+        window=window,
+        options=options or RequestOptions(),
     )
 
 
-def turn_start(*, conversation: Conversation, content: str) -> Turn:
+def turn_start(
+    *,
+    conversation: Conversation,
+    content: str,
+    channel: str = UsageRecord.Channel.PAGE,
+    api_key_id: int | None = None,
+    options: RequestOptions | None = None,
+) -> Turn:
     """Save the user's message and an empty streaming reply; return what to send.
 
     Raises ValidationError for bad input or an unusable model and
     PromptTooLongError when the message does not fit the model's window; in
-    both cases nothing is saved and nothing is sent.
+    both cases nothing is saved and nothing is sent. `channel`, `api_key_id`
+    and `options` describe a request that came through the API.
     """
     content = message_validate(content)
     quota_check(user=conversation.owner)
@@ -178,6 +197,9 @@ def turn_start(*, conversation: Conversation, content: str) -> Turn:
             content=content,
             parent_id=_branch_leaf_when_idle(conversation),
             kind=UsageRecord.Kind.QUESTION,
+            channel=channel,
+            api_key_id=api_key_id,
+            options=options,
         )
 
 

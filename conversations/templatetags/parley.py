@@ -31,6 +31,24 @@ def model_label(model_id: str) -> str:
 
 
 @register.filter
+def model_price_in(model_id: str) -> str:
+    """The model's price per 1K input tokens in USD ("0" if it left the catalog)."""
+    try:
+        return str(get_model(model_id).price_input_per_1k)
+    except UnknownModelError:
+        return "0"
+
+
+@register.filter
+def model_price_out(model_id: str) -> str:
+    """The model's price per 1K output tokens in USD ("0" if it left the catalog)."""
+    try:
+        return str(get_model(model_id).price_output_per_1k)
+    except UnknownModelError:
+        return "0"
+
+
+@register.filter
 def usd(amount) -> str:
     """Show a cost in dollars: cents for large sums, more digits for tiny ones."""
     if amount is None:

@@ -14,7 +14,7 @@ def snapshot_titles(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_usage_record'),
+        ('conversations', '0009_api_channel'),
     ]
 
     operations = [
