@@ -1,4 +1,5 @@
-# Parley. Two commands: `make run` and `make test`; both install what they need.
+# Parley. Two commands: `make run` and `make test`; both install what they need
+# (`make dev` for development: DEBUG and auto-reload).
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PY := .venv/bin/python
@@ -6,7 +7,7 @@ PY := .venv/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run serve test install install-test messages lint bench clean screenshots
+.PHONY: run dev serve test install install-test messages lint bench clean screenshots
 
 install:
 	@scripts/install
@@ -18,17 +19,29 @@ install-test:
 messages:
 	@$(PY) manage.py compilemessages --ignore .venv -v 0
 
+# The way production serves (Daphne, DEBUG off, static files collected and
+# served by WhiteNoise), over plain http on localhost or a LAN address
+# (HOST=0.0.0.0). Without DJANGO_SECRET_KEY a key is written once to .secret_key
+# (mode 0600). Behind TLS, PARLEY_HTTPS=true turns on the HTTPS-only settings.
 run: install messages
-	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) -m chatsite.secret_key
+	@DJANGO_DEBUG=false $(PY) manage.py collectstatic --noinput -v 0
+	@DJANGO_DEBUG=false $(PY) manage.py migrate --noinput -v 0
 	@echo ""
 	@echo "  Parley is starting on http://$(HOST):$(PORT)/  (sign up on that page to chat)"
 	@echo "  Make an admin:  .venv/bin/python manage.py createsuperuser  (then open /admin/)"
 	@echo "  The embedded demo model answers with no key; set OPENAI_API_KEY for OpenAI models."
 	@echo ""
-	@$(PY) manage.py runserver $(HOST):$(PORT)
+	@DJANGO_DEBUG=false $(PY) -m chatsite.serve -b $(HOST) -p $(PORT) $(if $(WORKERS),--workers $(WORKERS))
+
+# Development: Django's debug pages and auto-reload on every code change.
+dev: install messages
+	@DJANGO_DEBUG=true $(PY) manage.py migrate --noinput -v 0
+	@DJANGO_DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Daphne workers on one port (chatsite/serve.py): one per core with REDIS_URL
 # set, else one (the in-memory channel layer serves one process). WORKERS=n.
+# Settings as given (DJANGO_DEBUG, DJANGO_SECRET_KEY...), for deployments.
 serve: install messages
 	@$(PY) manage.py migrate --noinput -v 0
 	@$(PY) -m chatsite.serve -b $(HOST) -p $(PORT) $(if $(WORKERS),--workers $(WORKERS))

@@ -11,7 +11,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import OperationalError, connections  # noqa: E402
 from django.http import HttpRequest  # noqa: E402
@@ -19,6 +18,7 @@ from django.utils import translation  # noqa: E402
 
 from conversations.engine import replies_interrupt_stale  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
+from conversations.socket_guard import CsrfOriginValidator  # noqa: E402
 
 logger = logging.getLogger("parley.asgi")
 
@@ -78,8 +78,9 @@ class WebsocketBusyMiddleware:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
+        # The same origins as the HTTP CSRF check: scheme, host and port.
         "websocket": WebsocketBusyMiddleware(
-            AllowedHostsOriginValidator(
+            CsrfOriginValidator(
                 AuthMiddlewareStack(WebsocketLocaleMiddleware(URLRouter(websocket_urlpatterns)))
             )
         ),

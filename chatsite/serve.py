@@ -23,6 +23,7 @@ restart the whole set.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -42,6 +43,36 @@ def daphne_connect_timeout(daphne_args: list[str]) -> list[str]:
     if any(arg.startswith("--websocket_connect_timeout") for arg in daphne_args):
         return []
     return ["--websocket_connect_timeout", str(WEBSOCKET_CONNECT_TIMEOUT)]
+
+
+# A message of PARLEY_MAX_MESSAGE_CHARS characters is at most 4 bytes a character
+# in UTF-8, plus JSON escapes and htmx's headers; the consumer refuses longer
+# messages anyway, Daphne drops larger frames before they cost any work.
+WEBSOCKET_MAX_MESSAGE_BYTES = 256 * 1024
+
+
+def daphne_message_size(daphne_args: list[str]) -> list[str]:
+    """Daphne's cap on one websocket message, unless the command line sets one."""
+    if any(arg.startswith("--websocket-max-message-size") for arg in daphne_args):
+        return []
+    chars = int(os.environ.get("PARLEY_MAX_MESSAGE_CHARS") or 32_000)
+    size = max(WEBSOCKET_MAX_MESSAGE_BYTES, chars * 6 + 64 * 1024)
+    return ["--websocket-max-message-size", str(size)]
+
+
+def lan_hosts() -> list[str]:
+    """This machine's names and addresses, for ALLOWED_HOSTS when serving on every address."""
+    hosts = {"localhost", "127.0.0.1", "[::1]", socket.gethostname()}
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        addresses = subprocess.run(
+            ["hostname", "-I"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.split()
+        hosts.update(f"[{a}]" if ":" in a else a for a in addresses)
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        # No packet is sent: connecting a UDP socket only picks the outgoing address.
+        probe.connect(("10.255.255.255", 1))
+        hosts.add(probe.getsockname()[0])
+    return sorted(hosts)
 
 
 def workers_default() -> int:
@@ -113,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if warning := database_connections_check(args.workers):
         print(warning, file=sys.stderr, flush=True)
+    if args.bind in ("0.0.0.0", "::", "[::]") and not os.environ.get("DJANGO_ALLOWED_HOSTS"):
+        # Served on the LAN: answer to this machine's own names and addresses.
+        os.environ["DJANGO_ALLOWED_HOSTS"] = ",".join(lan_hosts())
+        print(f"Parley: allowed hosts {os.environ['DJANGO_ALLOWED_HOSTS']}", flush=True)
 
     family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
@@ -129,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fd",
         str(fd),
         *daphne_connect_timeout(daphne_args),
+        *daphne_message_size(daphne_args),
         *daphne_args,
         args.application,
     ]

@@ -6,6 +6,7 @@ DATABASE_URL switches to PostgreSQL, REDIS_URL to the Redis channel layer.
 
 import os
 import tempfile
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -62,10 +63,19 @@ def envlist(name: str, default: list[str]) -> list[str]:
 
 
 DEBUG = envbool("DJANGO_DEBUG", True)
+# The secret key: DJANGO_SECRET_KEY, else the file `make run` generates once
+# (readable by its owner only, see chatsite/secret_key.py), else in DEBUG a fixed
+# development key.
+SECRET_KEY_FILE = Path(os.environ.get("PARLEY_SECRET_KEY_FILE") or BASE_DIR / ".secret_key")
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY and SECRET_KEY_FILE.is_file():
+    SECRET_KEY = SECRET_KEY_FILE.read_text(encoding="utf-8").strip()
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false "
+            f"(or run `python -m chatsite.secret_key` to write one to {SECRET_KEY_FILE})"
+        )
     SECRET_KEY = "django-insecure-local-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
@@ -83,12 +93,15 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
+    "axes",
     "accounts",
     "conversations",
     "api",
 ]
 
 MIDDLEWARE = [
+    # First: nothing may read X-Forwarded-Proto before untrusted copies are dropped.
+    "chatsite.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -102,6 +115,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -231,6 +246,36 @@ else:
         }
     }
 
+# Shared by every worker when REDIS_URL is set (the sign-up throttle counts there).
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": "parley",
+        }
+    }
+else:
+    # One process (the in-memory channel layer serves only one): its own memory.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Login throttling (django-axes): after PARLEY_LOGIN_FAILURES wrong passwords for
+# one username from one address, that pair is locked out for the cool-off time,
+# even with the right password. Sign-ups are throttled per address (django-ratelimit).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("PARLEY_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("PARLEY_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+PARLEY_SIGNUP_RATE = os.environ.get("PARLEY_SIGNUP_RATE", "10/h")
+# Imports per user (each one bounded in size, conversations and messages).
+PARLEY_IMPORT_RATE = os.environ.get("PARLEY_IMPORT_RATE", "20/h")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -282,9 +327,16 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
+# X-Forwarded-Proto says a request came over HTTPS only from these proxies
+# (addresses or networks); chatsite.proxy drops it from anyone else.
+PARLEY_TRUSTED_PROXIES = envlist("PARLEY_TRUSTED_PROXIES", [])
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Served over HTTPS (directly or behind a TLS proxy): Secure cookies, HSTS and a
+# redirect of plain http. Off by default so that `make run` works over plain
+# http on localhost and on a LAN address.
+PARLEY_HTTPS = envbool("PARLEY_HTTPS", False)
+if PARLEY_HTTPS:
     SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = envint("DJANGO_SECURE_HSTS_SECONDS", 31536000)
@@ -334,6 +386,8 @@ PARLEY_TITLE_MODEL = os.environ.get("PARLEY_TITLE_MODEL", "")
 PARLEY_SUMMARY_MODEL = os.environ.get("PARLEY_SUMMARY_MODEL", "")
 # Whether a shared conversation's page needs a signed-in reader (default: public).
 PARLEY_SHARE_REQUIRES_LOGIN = envbool("PARLEY_SHARE_REQUIRES_LOGIN", False)
+# Open conversation sockets one user may hold in one worker process.
+PARLEY_MAX_SOCKETS_PER_USER = envint("PARLEY_MAX_SOCKETS_PER_USER", 20)
 # When the server starts: load local models, and mark answers left half-written
 # by a dead process as interrupted (tests/conftest.py switches this off).
 PARLEY_STARTUP_TASKS = envbool("PARLEY_STARTUP_TASKS", True)

@@ -168,6 +168,10 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def catalog_view(self, request):
         """List every model of the catalog and why it is or is not usable."""
+        # Staff without permissions reach admin views: the catalog names every
+        # upstream URL and key variable, so it needs the right to view conversations.
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         catalog = get_catalog()
         rows = [
             {

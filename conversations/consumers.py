@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 from typing import Any
 
@@ -20,11 +19,12 @@ from django.http import Http404
 from django.utils.translation import gettext
 
 from chatsite.errors import database_busy_text
-from conversations import engine, frames, selectors
+from conversations import engine, frames, inputs, selectors, socket_guard
 from conversations.backends import UnknownModelError
 from conversations.backends.registry import models_encodings
 from conversations.context import PromptTooLongError
 from conversations.database import database_call
+from conversations.models import Conversation
 from conversations.rendering import StreamingMarkdown
 from conversations.tokens import encodings_preload
 
@@ -73,7 +73,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict) -> None:
         kind = message["type"]
-        if kind.startswith("websocket."):
+        if kind.startswith(("websocket.", "session.")):
             if kind in CLOSE_OLD_CONNECTIONS_ON:
                 await super().dispatch(message)
                 return
@@ -107,6 +107,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except Http404:
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        if not socket_guard.socket_admit(user_id=user.pk):
+            await self.close(code=socket_guard.CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.admitted_user_id = user.pk
+        # Logout, a password change or a deactivation closes this socket (any worker).
+        self.session_groups = [socket_guard.user_group(user.pk)]
+        if session_key := socket_guard.scope_session_key(self.scope):
+            self.session_groups.append(socket_guard.session_group(session_key))
+        for group in self.session_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         encodings_preload(models_encodings())
         self.group = engine.conversation_group(self.conversation.public_id)
         # Markdown of each reply this view shows streaming, rendered as it grows.
@@ -119,25 +129,43 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         )
         await self.accept()
         # The window boundary this view shows, read in the same trip as what runs.
-        self.left_out_up_to, events = await self.watch.open(
-            load=functools.partial(frames.window_boundary, conversation=self.conversation)
-        )
+        try:
+            self.left_out_up_to, events = await self.watch.open(
+                load=functools.partial(frames.window_boundary, conversation=self.conversation)
+            )
+        except Conversation.DoesNotExist:  # deleted in another window meanwhile
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
         for event in events:
             await self._show(event)
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "admitted_user_id"):
+            socket_guard.socket_release(user_id=self.admitted_user_id)
+            for group in self.session_groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
         if self.watch is not None:
             await self.watch.close()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            data = json.loads(text_data or "")
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            logger.info("malformed frame on %s", self.group)
-            await self.send(text_data=frames.alert(gettext("That request was not understood.")))
+            data = inputs.frame_parse(text_data)
+        except inputs.FrameError as exc:
+            logger.info("malformed frame on %s: %s", self.group, exc)
+            await self.send(text_data=frames.alert(str(exc)))
             return
+        if not await self._session_valid():
+            return
+        try:
+            await self._handle(data)
+        except Exception:
+            # The socket stays open and usable; services change nothing half-way.
+            logger.exception("frame failed on %s", self.group)
+            await self.send(text_data=frames.alert(
+                gettext("That request could not be handled; nothing was changed.")
+            ))
+
+    async def _handle(self, data: dict) -> None:
         action = data.get("action", "send")
         if action == "stop":
             await self._stop(data.get("message_id"))
@@ -164,6 +192,31 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=frames.alert(
                 gettext("Unknown action: %(action)s") % {"action": str(action)[:40]}
             ))
+
+    async def _session_valid(self, *, full: bool = False) -> bool:
+        """Whether the socket's session still logs its user in; else close the socket.
+
+        Before each frame, the session alone is read (a logout flushed it);
+        `full` also checks the user's password hash and account, as an HTTP
+        request does: run when the user's password or account changed.
+        """
+        session_key = socket_guard.scope_session_key(self.scope)
+        user_id = self.scope["user"].pk
+        if full:
+            valid = user_id == await database_call(socket_guard.session_user_id)(
+                session_key=session_key
+            )
+        else:
+            valid = await database_call(socket_guard.session_holds_user)(
+                session_key=session_key, user_id=user_id
+            )
+        if valid:
+            return True
+        await self.send(text_data=frames.alert(
+            gettext("Your session has ended; log in again to continue.")
+        ))
+        await self.close(code=socket_guard.CLOSE_SESSION_ENDED)
+        return False
 
     async def _send_message(self, content: Any) -> None:
         try:
@@ -258,10 +311,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         message_id = await self._message_id(message_id, gettext("No such version."))
         if message_id is None:
             return
-        try:
-            step = int(step)
-        except (TypeError, ValueError):
-            step = 0
+        # 1 or -1, as a number or as the text a form sends; anything else is refused below.
+        step = {"1": 1, "-1": -1}.get(step.strip() if isinstance(step, str) else repr(step), 0)
         try:
             await engine.version_show(
                 conversation=self.conversation, message_id=message_id, step=step
@@ -280,8 +331,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         ids = []
         for value in message_ids[:SYNC_MAX_IDS]:
-            with contextlib.suppress(TypeError, ValueError):
-                ids.append(int(value))
+            if (message_id := inputs.id_parse(value)) is not None:
+                ids.append(message_id)
         if not ids:
             return
         ended = await database_call(selectors.message_ended_ids)(
@@ -292,11 +343,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def _message_id(self, value: Any, error: str) -> int | None:
         """The message id a frame names, or None after telling the user `error`."""
-        try:
-            return int(value)
-        except (TypeError, ValueError):
+        message_id = inputs.id_parse(value)
+        if message_id is None:
             await self.send(text_data=frames.alert(error))
-            return None
+        return message_id
 
     async def _refuse(self, exc: Exception) -> None:
         """Say why a request was refused, in the page and in the log."""
@@ -309,6 +359,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if message_id is None:
             return
         await engine.reply_stop(conversation=self.conversation, message_id=message_id)
+
+    # Sessions ---------------------------------------------------------------
+
+    async def session_closed(self, event: dict) -> None:
+        """This socket's session was logged out: close at once."""
+        await self.close(code=socket_guard.CLOSE_SESSION_ENDED)
+
+    async def session_check(self, event: dict) -> None:
+        """The user's password or account changed: close unless the session still holds."""
+        await self._session_valid(full=True)
 
     # What the watch says to show ------------------------------------------
 

@@ -8,7 +8,6 @@ transaction: a file with one bad field imports nothing.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,11 +22,21 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from conversations.backends import get_catalog
+from conversations.inputs import json_strict_loads, text_check
 from conversations.models import COST_QUANTUM, Conversation, Message
+from conversations.rendering import rendered_fields
 from conversations.selectors import conversation_list_for_user, message_list
 
 FORMAT = "parley.conversations.v1"
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
+# Per import: conversations, messages in all, characters of one message (a
+# message is rendered once when imported; see rendering.RENDER_MAX_CHARS).
+IMPORT_MAX_CONVERSATIONS = 500
+IMPORT_MAX_MESSAGES = 20_000
+IMPORT_MAX_MESSAGE_CHARS = 100_000
+# Roles a file may hold: the system prompt is a conversation field, not a message.
+IMPORT_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
 
 # Tighter than the columns allow only where the database would refuse the value.
 _TITLE_MAX = Conversation._meta.get_field("title").max_length
@@ -191,11 +200,10 @@ def export_file_parse(*, raw: bytes) -> Any:
             _("The file is not UTF-8 text; upload a Parley JSON export.")
         ) from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return json_strict_loads(text)
+    except ValueError as exc:
         raise ValidationError(
-            _("The file is not valid JSON: %(problem)s at line %(line)s, column %(column)s.")
-            % {"problem": exc.msg, "line": exc.lineno, "column": exc.colno}
+            _("The file is not valid JSON: %(problem)s.") % {"problem": exc}
         ) from None
 
 
@@ -222,6 +230,10 @@ class _Fields:
             value = default
         if not isinstance(value, str):
             raise self.fail(key, _("must be text, not %(kind)s.") % {"kind": _kind(value)})
+        try:
+            text_check(value, field=f"{self.path}.{key}")
+        except ValidationError as exc:
+            raise ValidationError(exc.messages[0]) from None
         if max_length is not None and len(value) > max_length:
             raise self.fail(
                 key,
@@ -230,10 +242,10 @@ class _Fields:
             )
         return value
 
-    def choice(self, key: str, choices: type[Message.Role] | type[Message.Status], what: str):
+    def choice(self, key: str, choices: list[str], what: str):
         value = self.value.get(key)
-        if value not in choices.values:
-            allowed = ", ".join(choices.values)
+        if not isinstance(value, str) or value not in choices:
+            allowed = ", ".join(choices)
             raise self.fail(
                 key,
                 _("is an unknown %(what)s %(value)r; expected one of: %(allowed)s.")
@@ -273,6 +285,9 @@ class _Fields:
         if not amount.is_finite() or amount < 0:
             problem = _("must be a cost of 0 or more, not %(value)r.") % {"value": value}
             raise self.fail(key, problem)
+        if amount and amount.adjusted() >= _COST_MAX_DIGITS + COST_QUANTUM.as_tuple().exponent:
+            # Checked before quantize, which cannot hold 1e999 to eight places.
+            raise self.fail(key, _("is too large: %(value)r.") % {"value": value})
         amount = amount.quantize(COST_QUANTUM)
         if len(amount.as_tuple().digits) > _COST_MAX_DIGITS:
             raise self.fail(key, _("is too large: %(value)r.") % {"value": value})
@@ -282,13 +297,20 @@ class _Fields:
         value = self.value.get(key)
         if value is None:
             return None
-        parsed = parse_datetime(value) if isinstance(value, str) else None
+        try:
+            # parse_datetime raises ValueError on well-formed impossible dates (Feb 30).
+            parsed = parse_datetime(value) if isinstance(value, str) else None
+            if parsed is not None:
+                if timezone.is_naive(parsed):
+                    parsed = timezone.make_aware(parsed, timezone.UTC)
+                # The database stores UTC: a date that overflows there is refused here.
+                parsed.astimezone(timezone.UTC)
+        except (ValueError, OverflowError):
+            parsed = None
         if parsed is None:
             raise self.fail(
                 key, _("must be an ISO 8601 date and time, not %(value)r.") % {"value": value}
             )
-        if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed, timezone.UTC)
         return parsed
 
     def items(self, key: str) -> list:
@@ -316,9 +338,20 @@ def _kind(value: Any) -> str:
 _PARENT_UNSET = object()
 
 
+def _model_id_check(fields: _Fields, key: str, model_id: str) -> str:
+    if model_id not in get_catalog().models:
+        known = ", ".join(get_catalog().models)
+        raise fields.fail(
+            key,
+            _("is a model this site does not have: %(value)r; known: %(known)s.")
+            % {"value": model_id[:100], "known": known},
+        )
+    return model_id
+
+
 def _message_read(value: Any, path: str, index: int) -> tuple[Message, Any, datetime | None]:
     fields = _Fields(value, path)
-    status = fields.choice("status", Message.Status, "status")
+    status = fields.choice("status", Message.Status.values, "status")
     if status == Message.Status.STREAMING:
         # Nothing is generating it in this account: it ends where the file left it.
         status = Message.Status.INTERRUPTED
@@ -330,12 +363,19 @@ def _message_read(value: Any, path: str, index: int) -> tuple[Message, Any, date
             "parent",
             _("must be the position of an earlier message, not %(value)r.") % {"value": parent},
         )
+    role = fields.choice("role", list(IMPORT_ROLES), "role")
+    content = fields.text("content", default=None, max_length=IMPORT_MAX_MESSAGE_CHARS)
+    model_id = fields.text("model_id", max_length=_MODEL_ID_MAX)
+    if model_id:
+        _model_id_check(fields, "model_id", model_id)
     message = Message(
-        role=fields.choice("role", Message.Role, "role"),
-        content=fields.text("content", default=None),
+        role=role,
+        content=content,
+        # Rendered once, here, like an answer when it ends.
+        **(rendered_fields(content) if role == Message.Role.ASSISTANT else {}),
         status=status,
         error=fields.text("error"),
-        model_id=fields.text("model_id", max_length=_MODEL_ID_MAX),
+        model_id=model_id,
         # Token counts are not trusted from a file: recounted when the message is next sent.
         token_count=None,
         input_tokens=fields.count("input_tokens"),
@@ -355,6 +395,7 @@ def _conversation_read(value: Any, path: str) -> dict[str, Any]:
     model_id = fields.text("model_id", default=None, max_length=_MODEL_ID_MAX).strip()
     if not model_id:
         raise fields.fail("model_id", _("cannot be empty."))
+    _model_id_check(fields, "model_id", model_id)
     return {
         "title": fields.text("title", max_length=_TITLE_MAX),
         "model_id": model_id,
@@ -381,9 +422,25 @@ def conversations_import_check(*, data: Any) -> list[dict[str, Any]]:
             % {"found": found, "expected": FORMAT}
         )
     fields = _Fields(data, "file")
+    items = fields.items("conversations")
+    if len(items) > IMPORT_MAX_CONVERSATIONS:
+        raise ValidationError(
+            _("The file holds %(count)s conversations; one import takes at most %(limit)s.")
+            % {"count": f"{len(items):,}", "limit": f"{IMPORT_MAX_CONVERSATIONS:,}"}
+        )
+    messages = sum(
+        len(item["messages"])
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("messages"), list)
+    )
+    if messages > IMPORT_MAX_MESSAGES:
+        raise ValidationError(
+            _("The file holds %(count)s messages; one import takes at most %(limit)s.")
+            % {"count": f"{messages:,}", "limit": f"{IMPORT_MAX_MESSAGES:,}"}
+        )
     return [
         _conversation_read(item, f"conversations[{index}]")
-        for index, item in enumerate(fields.items("conversations"))
+        for index, item in enumerate(items)
     ]
 
 

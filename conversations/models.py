@@ -146,6 +146,12 @@ class Message(models.Model):
         default=False,
         help_text=_("An alternative (regenerated or edited) not on the branch shown."),
     )
+    # The content rendered to HTML once it is final (rendering.message_html), and
+    # the renderer version that made it; empty while it streams or after a change.
+    content_html = models.TextField(_("rendered content"), blank=True, editable=False)
+    content_html_version = models.PositiveSmallIntegerField(
+        _("renderer version"), default=0, editable=False
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -212,6 +218,10 @@ class SharedLink(models.Model):
     last_message = models.ForeignKey(
         Message, on_delete=models.CASCADE, related_name="+", verbose_name=_("last message")
     )
+    # Snapshots taken when the link was made or updated: the title shown, and
+    # the system prompt only if the owner chose to share it ("" otherwise).
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    system_prompt = models.TextField(_("shared system prompt"), blank=True)
     views = models.PositiveIntegerField(_("views"), default=0)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

@@ -10,6 +10,13 @@ Math written as in chat (`$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]`) becomes
 MathML on the server with latex2mathml, which Chromium draws natively; no
 script runs in the browser for it. MathML goes through the same nh3 pass, with
 only the elements and presentation attributes that latex2mathml emits.
+
+The work per message is bounded, because anyone can make a message (an import,
+a model told to repeat): past RENDER_MAX_CHARS or RENDER_MAX_TOKENS markdown
+nodes a message is shown as plain text, and past MATH_MAX_FORMULAS formulas, a
+formula of more than MATH_MAX_CHARS, or MATH_MAX_OUTPUT_CHARS of MathML, math
+is shown as its source. A finished message is rendered once and its HTML kept
+(Message.content_html, see `message_html`).
 """
 
 from __future__ import annotations
@@ -33,6 +40,15 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 _FORMATTER = HtmlFormatter(nowrap=True, classprefix="tok-")
+
+# Bump when the HTML for the same text changes: stored renderings of an older
+# version are rendered again (Message.content_html_version).
+RENDER_VERSION = 1
+RENDER_MAX_CHARS = 100_000
+RENDER_MAX_TOKENS = 20_000
+MATH_MAX_FORMULAS = 300
+MATH_MAX_CHARS = 2_000
+MATH_MAX_OUTPUT_CHARS = 400_000
 
 # Exactly what latex2mathml 3.x emits, minus what it copies from the source:
 # `\href` (href), `\style` (style), `\class` (class, which could borrow the
@@ -184,15 +200,28 @@ def latex_to_mathml(latex: str, *, display: bool) -> str:
     return tostring(math, encoding="unicode")
 
 
+def _math_source(token: Token) -> str:
+    opening, closing = _MATH_DELIMITERS[token.type]
+    source = f'<code class="math-error">{escape(opening + token.content + closing)}</code>'
+    return f"<pre>{source}</pre>\n" if token.block else source
+
+
 def _render_math(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     token = tokens[idx]
     display = token.type in _DISPLAY_MATH
+    budget = env.setdefault("math", {"formulas": 0, "output": 0})
+    if (
+        budget["formulas"] >= MATH_MAX_FORMULAS
+        or budget["output"] >= MATH_MAX_OUTPUT_CHARS
+        or len(token.content) > MATH_MAX_CHARS
+    ):
+        return _math_source(token)  # past the budget: the rest of the math as written
+    budget["formulas"] += 1
     try:
         html = latex_to_mathml(token.content.strip(), display=display)
     except Exception:  # latex2mathml fails in many ways (even RecursionError): show the source
-        opening, closing = _MATH_DELIMITERS[token.type]
-        source = f'<code class="math-error">{escape(opening + token.content + closing)}</code>'
-        return f"<pre>{source}</pre>\n" if token.block else source
+        return _math_source(token)
+    budget["output"] += len(html)
     if token.block:
         return f'<div class="math-display">{html}</div>\n'
     return f'<span class="math-display">{html}</span>' if display else html
@@ -252,9 +281,28 @@ for _type in _MATH_DELIMITERS:
     _md.add_render_rule(_type, _render_math)
 
 
+def plain_text_render(text: str) -> str:
+    """Show text as written, escaped: paragraphs and line breaks, no markdown."""
+    paragraphs = [part for part in re.split(r"\n\s*\n", text) if part.strip()]
+    return "".join(
+        f'<p class="plain-text">{escape(part.strip()).replace(chr(10), "<br>")}</p>\n'
+        for part in paragraphs
+    )
+
+
+def _token_count(tokens: Sequence[Token]) -> int:
+    return len(tokens) + sum(len(token.children or ()) for token in tokens)
+
+
 def markdown_render(text: str) -> str:
-    """Render untrusted markdown to sanitised HTML."""
-    html = _md.render(text)
+    """Render untrusted markdown to sanitised HTML, in bounded time and size."""
+    if len(text) > RENDER_MAX_CHARS:
+        return plain_text_render(text)
+    env: dict[str, Any] = {}
+    tokens = _md.parse(text, env)
+    if _token_count(tokens) > RENDER_MAX_TOKENS:
+        return plain_text_render(text)
+    html = _md.renderer.render(tokens, _md.options, env)
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -277,6 +325,18 @@ def markdown_text(text: str) -> str:
     # Blocks are separated by a space; inline markup (**ze**bra) joins its words.
     html = _ANY_TAG.sub("", _BLOCK_TAG.sub(" ", html))
     return " ".join(unescape(html).split())
+
+
+def message_html(message: Any) -> str:
+    """A message's content as sanitised HTML: the stored rendering if it is current."""
+    if message.content_html_version == RENDER_VERSION and message.content_html:
+        return message.content_html
+    return markdown_render(message.content or "")
+
+
+def rendered_fields(content: str) -> dict[str, Any]:
+    """The fields that store a final message's rendering (rendered once, here)."""
+    return {"content_html": markdown_render(content), "content_html_version": RENDER_VERSION}
 
 
 _DARK_FORMATTER = HtmlFormatter(nowrap=True, classprefix="tok-", style="github-dark")

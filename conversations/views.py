@@ -18,16 +18,20 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
+from django_ratelimit.decorators import ratelimit
 
 from conversations import engine, exports, frames, leaderboard, search, selectors, services
 from conversations.backends import UnknownModelError, get_catalog
 from conversations.context import PromptTooLongError, conversation_gauge
 from conversations.database import database_call
 from conversations.frames import PAGE
+from conversations.inputs import text_check
 from conversations.models import ComparisonVote
+from conversations.stored_html import messages_html_store
 
 SEARCH_PAGE = "conversations/search.html"
 ARCHIVED_PAGE_SIZE = 50
@@ -76,6 +80,7 @@ def _page_context(user, conversation=None, **extra) -> dict:
     return context
 
 
+@never_cache
 @require_GET
 def home(request: HtmxHttpRequest) -> HttpResponse:
     """Show a new, empty chat."""
@@ -94,6 +99,8 @@ async def conversation_create(request: HtmxHttpRequest) -> HttpResponse:
     model_id = request.POST.get("model") or None
     system_prompt = request.POST.get("system_prompt", "")
     try:
+        # Checked first: a message that cannot be sent leaves no empty conversation.
+        services.message_validate(content)
         conversation = await database_call(services.conversation_create)(
             owner=user, model_id=model_id, system_prompt=system_prompt
         )
@@ -115,6 +122,9 @@ async def conversation_create(request: HtmxHttpRequest) -> HttpResponse:
         await database_call(services.conversation_delete)(conversation=conversation)
         error = frames.refusal_text(exc)
         return await _home_with_error(request, user, error, content, system_prompt)
+    except BaseException:
+        await database_call(services.conversation_delete)(conversation=conversation)
+        raise
     return redirect(conversation)
 
 
@@ -141,11 +151,13 @@ def _conversation_context(user, conversation, *, draft: str = "", **extra) -> di
     )
 
 
+@never_cache
 @require_GET
 def conversation_detail(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     """Show a conversation with every message; the page then attaches by websocket."""
     conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
     messages = list(selectors.message_list(conversation=conversation))
+    messages_html_store(messages=messages)
     selectors.alternatives_annotate(messages=messages)
     selectors.comparisons_annotate(messages=messages)
     streaming = next((m for m in messages if m.status == m.Status.STREAMING), None)
@@ -360,7 +372,10 @@ def conversation_share(request: HtmxHttpRequest, public_id: str) -> HttpResponse
     """Create the conversation's read-only link, or re-snapshot it under the same URL."""
     conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
     try:
-        link = services.shared_link_share(conversation=conversation)
+        link = services.shared_link_share(
+            conversation=conversation,
+            with_system_prompt=request.POST.get("with_system_prompt") == "true",
+        )
     except ValidationError as exc:
         link, error = None, exc.messages[0]
     else:
@@ -396,6 +411,7 @@ def shared_link_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @login_not_required
+@never_cache  # like every conversation page and export: kept in no cache
 @require_GET
 def shared_conversation(request: HtmxHttpRequest, token: str) -> HttpResponse:
     """Show a shared snapshot, read-only, with nothing else of its owner."""
@@ -403,16 +419,21 @@ def shared_conversation(request: HtmxHttpRequest, token: str) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     link = selectors.shared_link_get_public(token=token)
     services.shared_link_count_view(link=link)
+    messages = list(selectors.shared_messages(link=link))
+    # Anyone may open this page as often as they like: render each answer once.
+    messages_html_store(messages=messages)
     context = {
         "link": link,
-        "title": link.conversation.title or _("Shared conversation"),
-        "chat_messages": list(selectors.shared_messages(link=link)),
+        "title": link.title or _("Shared conversation"),
+        "chat_messages": messages,
         "shared": True,
     }
     response = render(request, "conversations/shared.html", context)
     response["X-Robots-Tag"] = "noindex, nofollow"
-    # The token is the secret: never send it on to other sites.
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is the secret: never send it on to other sites. Not "no-referrer":
+    # with it, browsers send `Origin: null` on the page's own forms (Continue, the
+    # language switch), which the CSRF check refuses.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -432,6 +453,7 @@ def _download(body: str, *, filename: str, content_type: str) -> HttpResponse:
     )
 
 
+@never_cache
 @require_GET
 def conversation_export_markdown(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     """Download one conversation as a Markdown transcript."""
@@ -443,6 +465,7 @@ def conversation_export_markdown(request: HtmxHttpRequest, public_id: str) -> Ht
     )
 
 
+@never_cache
 @require_GET
 def message_markdown(request: HtmxHttpRequest, public_id: str, message_id: int) -> HttpResponse:
     """One message's markdown source, for its Copy button.
@@ -452,11 +475,10 @@ def message_markdown(request: HtmxHttpRequest, public_id: str, message_id: int) 
     """
     conversation = selectors.conversation_get_for_user(user=request.user, public_id=public_id)
     message = selectors.message_get(conversation=conversation, message_id=message_id)
-    response = HttpResponse(message.content, content_type="text/markdown; charset=utf-8")
-    response["Cache-Control"] = "no-store"
-    return response
+    return HttpResponse(message.content, content_type="text/markdown; charset=utf-8")
 
 
+@never_cache
 @require_GET
 def conversation_export_json(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     """Download one conversation as Parley JSON (importable)."""
@@ -469,6 +491,7 @@ def conversation_export_json(request: HtmxHttpRequest, public_id: str) -> HttpRe
     )
 
 
+@never_cache
 @require_GET
 def conversations_export_all(request: HtmxHttpRequest) -> HttpResponse:
     """Download all of the user's conversations as one Parley JSON file."""
@@ -492,10 +515,18 @@ def _import_context(user, **extra) -> dict:
 
 
 @require_http_methods(["GET", "POST"])
+@ratelimit(
+    key="user", rate=lambda _g, _r: settings.PARLEY_IMPORT_RATE, method="POST", block=False
+)
 def conversations_import(request: HtmxHttpRequest) -> HttpResponse:
     """Offer every conversation for download; import an uploaded Parley JSON export."""
     if request.method == "GET":
         return render(request, IMPORT_PAGE, _import_context(request.user))
+    if getattr(request, "limited", False):
+        # Each import is bounded (exports.IMPORT_MAX_*); so is how often a user imports.
+        error = _("You have imported many files in the last hour; try again later.")
+        return render(request, IMPORT_PAGE, _import_context(request.user, import_error=error),
+                      status=429)
     upload = request.FILES.get("file")
     try:
         if upload is None:
@@ -519,6 +550,7 @@ def conversations_import(request: HtmxHttpRequest) -> HttpResponse:
     return redirect("conversations:home")
 
 
+@never_cache
 @require_GET
 def conversation_search(request: HtmxHttpRequest) -> HttpResponse:
     """Search the user's conversations (titles and message text).
@@ -527,6 +559,11 @@ def conversation_search(request: HtmxHttpRequest) -> HttpResponse:
     the reader types; without htmx it is a page of all the results, sidebar kept.
     """
     query = request.GET.get("q", "").strip()
+    try:
+        text_check(query, field=_("The search"))
+    except ValidationError as exc:
+        context = {"search_query": query.replace("\x00", ""), "search_error": exc.messages[0]}
+        return render(request, "conversations/search.html", context, status=400)
     results = None
     if query:
         hits = search.conversation_search(user=request.user, query=query)

@@ -146,6 +146,15 @@ def default_language() -> Iterator[None]:
     translation.deactivate()
 
 
+@pytest.fixture(autouse=True)
+def fresh_throttles() -> Iterator[None]:
+    """Sign-up and import throttles count in the cache: each test starts from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user(username="alice", password=PASSWORD)

@@ -155,11 +155,53 @@ async def test_another_tab_opened_mid_reply_gets_the_text_so_far_then_the_rest_o
 @pytest.mark.parametrize(
     ("frame", "alert"),
     [
-        ("not json", "That request was not understood."),
-        ('["send", "hello"]', "That request was not understood."),
+        ("not json", "That request was not understood: Expecting value at line 1, column 1."),
+        ('["send", "hello"]', "That request was not understood: it was not an object."),
         ('{"action": "dance"}', "Unknown action: dance"),
+        (
+            '{"action": "send", "message": Infinity}',
+            "That request was not understood: Infinity is not a number JSON allows.",
+        ),
+        (
+            '{"action": "regenerate", "message_id": 123456789012345678901234567890}',
+            "That request was not understood: the number 123456789012345678901234567890 "
+            "is too large.",
+        ),
+        ('{"action": "stop", "message_id": "99999999999999999999999"}', "Nothing to stop."),
+        ('{"action": "regenerate", "message_id": -1}', "Nothing to write again."),
+        (
+            '{"action": "branch", "message_id": 1, "step": 1e400}',
+            "Choose the previous or the next version.",
+        ),
+        (
+            '{"action": "send", "message": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            "That request was not understood: it is nested too deeply.",
+        ),
+        (
+            '{"action": "send", "message": ' + "[" * 30 + "]" * 30 + "}",
+            "That request was not understood: it is nested too deeply.",
+        ),
+        (
+            '{"action": "send", "message": "lone \\ud800 surrogate"}',
+            "That request was not understood: it holds text that is not valid Unicode "
+            "(a lone surrogate).",
+        ),
+        ('{"action": "send", "message": "nul \\u0000 byte"}', None),
     ],
-    ids=["not-json", "json-list", "unknown-action"],
+    ids=[
+        "not-json",
+        "json-list",
+        "unknown-action",
+        "infinity",
+        "int-beyond-64-bits",
+        "id-text-beyond-64-bits",
+        "negative-id",
+        "step-overflowing-float",
+        "nested-100000-deep",
+        "nested-30-deep",
+        "lone-surrogate",
+        "nul-byte",
+    ],
 )
 async def test_a_malformed_frame_gets_an_alert_and_the_socket_stays_usable(
     alice, upstream, frame, alert
@@ -169,6 +211,7 @@ async def test_a_malformed_frame_gets_an_alert_and_the_socket_stays_usable(
 
     await socket.send_to(text_data=frame)
 
+    alert = alert or "The message contains a NUL character (\\0), which cannot be saved."
     assert await receive_alert(socket) == alert
     assert await message_count() == 0
     await send_message(socket, "Hi there")

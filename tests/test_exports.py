@@ -88,7 +88,7 @@ def alices_trip(alice) -> Conversation:
 @pytest.fixture
 def alices_other(alice) -> Conversation:
     conversation = Conversation.objects.create(
-        owner=alice, title="Old model chat", model_id="retired-model"
+        owner=alice, title="Old model chat", model_id="tiny"
     )
     add_message(conversation=conversation, role="user", content="Hello?")
     add_message(
@@ -96,7 +96,7 @@ def alices_other(alice) -> Conversation:
         role="assistant",
         content="Hi, I was stopped",
         status=Message.Status.STOPPED,
-        model_id="retired-model",
+        model_id="tiny",
         cost=Decimal("1.5"),
     )
     return conversation
@@ -337,7 +337,7 @@ def test_round_trip_gives_bob_alices_conversations_under_new_ids(
     assert len(bob_ids) == 2
     assert not bob_ids & alice_ids
     assert not Message.objects.filter(conversation__owner=bob, token_count__isnull=False).exists()
-    # Bob can open them; the one whose model left the catalog still shows.
+    # Bob can open them.
     for conversation in Conversation.objects.filter(owner=bob):
         assert bob_client.get(conversation.get_absolute_url()).status_code == 200
 
@@ -466,7 +466,7 @@ INVALID_UPLOADS = {
     "unknown role": (
         broken(set_in_last_message("role", "wizard")),
         "conversations[1].messages[1].role is an unknown role 'wizard'; "
-        "expected one of: system, user, assistant",
+        "expected one of: user, assistant",
     ),
     "unknown status": (
         broken(set_in_last_message("status", "done")),

@@ -57,3 +57,15 @@ def test_more_pooled_connections_than_postgresqls_share_is_a_warning():
             options.pop("pool")
         else:
             options["pool"] = saved
+
+
+def test_daphne_caps_websocket_messages_with_its_real_option():
+    """The cap is an option Daphne's own command line knows (not the README's old typo)."""
+    from daphne.cli import CommandLineInterface
+
+    option = serve.daphne_message_size([])
+    parsed = CommandLineInterface().parser.parse_args([*option, "chatsite.asgi:application"])
+
+    assert option == ["--websocket-max-message-size", str(256 * 1024)]
+    assert parsed.websocket_max_message_size == 256 * 1024
+    assert serve.daphne_message_size(["--websocket-max-message-size", "9"]) == []

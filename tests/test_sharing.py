@@ -64,7 +64,8 @@ def test_the_shared_page_shows_the_snapshot_and_nothing_else(client, alice, alic
     assert "alice" not in html.lower()  # not even the owner's name
     assert "out tokens" not in html  # no usage or cost
     assert response["X-Robots-Tag"] == "noindex, nofollow"
-    assert response["Referrer-Policy"] == "no-referrer"
+    # The token stays out of other sites' referrers; same-origin forms keep their Origin.
+    assert response["Referrer-Policy"] == "same-origin"
     assert "Content-Security-Policy" in response
 
 
@@ -193,3 +194,57 @@ def test_the_share_panel_shows_the_link_with_htmx(client, alice, alices_chat):
     html = response.content.decode()
     assert f'value="http://testserver{link.get_absolute_url()}"' in html
     assert "Update link" in html and "Revoke" in html
+
+
+# What a snapshot holds: the title then, and the system prompt only if chosen ----
+
+
+def test_the_shared_page_and_a_copy_keep_the_title_of_the_snapshot(
+    client, alice, bob, alices_chat
+):
+    link = services.shared_link_share(conversation=alices_chat)
+    services.conversation_rename(conversation=alices_chat, title="Private: moving to Busan")
+
+    page = client.get(link.get_absolute_url()).content.decode()
+    client.force_login(bob)
+    client.post(reverse("conversations:shared_continue", args=[link.token]))
+
+    assert "Trip to Busan" in page
+    assert "moving" not in page
+    assert Conversation.objects.get(owner=bob).title == "Trip to Busan"
+
+
+def test_updating_the_link_takes_the_new_title(client, alice, alices_chat):
+    link = services.shared_link_share(conversation=alices_chat)
+    services.conversation_rename(conversation=alices_chat, title="Busan, updated")
+
+    services.shared_link_share(conversation=alices_chat)
+
+    assert "Busan, updated" in client.get(link.get_absolute_url()).content.decode()
+
+
+def test_continuing_does_not_copy_the_owners_system_prompt(client, alice, bob, alices_chat):
+    secret = "You are Alice's private assistant; her PIN is 1234."
+    services.conversation_set_system_prompt(conversation=alices_chat, system_prompt=secret)
+    link = services.shared_link_share(conversation=alices_chat)
+    client.force_login(bob)
+
+    client.post(reverse("conversations:shared_continue", args=[link.token]))
+
+    assert Conversation.objects.get(owner=bob).system_prompt == ""
+
+
+def test_the_owner_may_share_the_system_prompt_as_it_was(client, alice, bob, alices_chat):
+    services.conversation_set_system_prompt(conversation=alices_chat, system_prompt="Be a guide.")
+    client.force_login(alice)
+    url = reverse("conversations:share", args=[alices_chat.public_id])
+    page = client.get(alices_chat.get_absolute_url()).content.decode()
+    assert 'name="with_system_prompt"' in page
+    client.post(url, {"with_system_prompt": "true"})
+    link = SharedLink.objects.get(conversation=alices_chat)
+    services.conversation_set_system_prompt(conversation=alices_chat, system_prompt="Changed.")
+    client.force_login(bob)
+
+    client.post(reverse("conversations:shared_continue", args=[link.token]))
+
+    assert Conversation.objects.get(owner=bob).system_prompt == "Be a guide."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 from channels.db import database_sync_to_async
@@ -189,6 +190,71 @@ async def test_a_frame_over_the_servers_limit_is_refused_and_others_go_on(
     _, status, _ = await read_until_finished(socket)
     await socket.close()
     assert status == "complete"
+
+
+def _http(worker: Worker, path: str, *, cookie: str, data: dict | None = None):
+    """A GET (or a form POST) to a worker as a browser sends it; returns (status, headers, body)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    request = urllib.request.Request(
+        f"{worker.origin}{path}",
+        data=body,
+        headers={"Cookie": cookie, "Origin": worker.origin},
+    )
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None  # the redirect is the answer: an HTTPError below
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=TIMEOUT) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read().decode()
+
+
+async def close_code(socket) -> int | None:
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            async for _ in socket:
+                pass
+    except ConnectionClosed:
+        pass
+    return socket.close_code
+
+
+async def test_logging_out_on_one_worker_closes_the_sessions_sockets_on_both(
+    workers, alice, upstream
+):
+    first, second = workers
+    conversation = await database_sync_to_async(services.conversation_create)(owner=alice)
+    cookie = await cookie_for(alice)
+    on_first = await open_socket(first, conversation, cookie)
+    on_second = await open_socket(second, conversation, cookie)
+
+    # Log out through the second worker's page, as the "Log out" button does.
+    _, headers, page = await asyncio.to_thread(
+        _http, second, "/accounts/password/", cookie=cookie
+    )
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    csrf_cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
+    status, _, _ = await asyncio.to_thread(
+        _http,
+        second,
+        "/accounts/logout/",
+        cookie=f"{cookie}; csrftoken={csrf_cookie}",
+        data={"csrfmiddlewaretoken": token},
+    )
+
+    assert status == 302
+    assert await close_code(on_first) == 4401
+    assert await close_code(on_second) == 4401
+    assert await database_sync_to_async(Message.objects.count)() == 0
 
 
 async def test_a_comparison_sent_on_one_worker_streams_on_another(workers, alice, upstream):

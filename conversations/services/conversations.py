@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.backends import ModelConfig, get_catalog, get_model
+from conversations.inputs import text_check
 from conversations.models import Conversation
 
 # Characters of a title made from the first message (and of a model's title).
@@ -35,15 +36,14 @@ def conversation_create(
     *, owner: AbstractBaseUser, model_id: str | None = None, system_prompt: str = ""
 ) -> Conversation:
     """Create an empty conversation for `owner` with a usable model."""
+    system_prompt = system_prompt_validate(system_prompt)
     model = model_for_new_conversation(model_id)
-    return Conversation.objects.create(
-        owner=owner, model_id=model.id, system_prompt=system_prompt.strip()
-    )
+    return Conversation.objects.create(owner=owner, model_id=model.id, system_prompt=system_prompt)
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
     """Give the conversation a title chosen by its owner."""
-    title = " ".join(title.split())
+    title = " ".join(text_check(title, field=_("The title")).split())
     if not title:
         raise ValidationError(_("A title cannot be empty."))
     if len(title) > 200:
@@ -62,18 +62,23 @@ def conversation_set_model(*, conversation: Conversation, model_id: str) -> Conv
     return conversation
 
 
-def conversation_set_system_prompt(
-    *, conversation: Conversation, system_prompt: str
-) -> Conversation:
-    """Change the instructions sent before every turn of this conversation."""
-    system_prompt = system_prompt.strip()
+def system_prompt_validate(system_prompt: str) -> str:
+    """Return the system prompt to save (stripped), or raise ValidationError saying why not."""
+    system_prompt = text_check(system_prompt, field=_("The system prompt")).strip()
     limit = settings.PARLEY_MAX_MESSAGE_CHARS
     if len(system_prompt) > limit:
         raise ValidationError(
             _("The system prompt is %(length)s characters long; the limit is %(limit)s.")
             % {"length": f"{len(system_prompt):,}", "limit": f"{limit:,}"}
         )
-    conversation.system_prompt = system_prompt
+    return system_prompt
+
+
+def conversation_set_system_prompt(
+    *, conversation: Conversation, system_prompt: str
+) -> Conversation:
+    """Change the instructions sent before every turn of this conversation."""
+    conversation.system_prompt = system_prompt_validate(system_prompt)
     conversation.save(update_fields=["system_prompt", "updated_at"])
     return conversation
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from conversations.backends import ModelConfig, Usage
 from conversations.counters import counter_for
 from conversations.models import Conversation, Message, UsageRecord
+from conversations.rendering import rendered_fields
 from conversations.services.ledger import cost_compute, usage_record_close
 
 CHECKPOINT_BATCH = 200
@@ -124,6 +125,8 @@ def message_finish(
         estimated = estimated or continued.usage_estimated
     fields = {
         "content": content,
+        # Rendered once, here: every view and the share page show this HTML.
+        **rendered_fields(content),
         "status": status,
         "error": error,
         "finish_reason": finish_reason,

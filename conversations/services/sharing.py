@@ -13,9 +13,13 @@ from conversations.models import Conversation, Message, SharedLink
 from conversations.selectors import shared_messages
 
 
-def shared_link_share(*, conversation: Conversation) -> SharedLink:
+def shared_link_share(
+    *, conversation: Conversation, with_system_prompt: bool = False
+) -> SharedLink:
     """Share the conversation as it is now: its active link, re-snapshotted, or a new one.
 
+    The snapshot is the branch shown, the title, and the system prompt only if
+    `with_system_prompt` (a reader who continues the conversation gets it).
     Updating keeps the URL, so a link already sent shows the newer snapshot.
     """
     last = (
@@ -26,6 +30,11 @@ def shared_link_share(*, conversation: Conversation) -> SharedLink:
     )
     if last is None:
         raise ValidationError(_("There is nothing to share yet: send a message first."))
+    snapshot = {
+        "last_message": last,
+        "title": conversation.title,
+        "system_prompt": conversation.system_prompt if with_system_prompt else "",
+    }
     with transaction.atomic():
         link = (
             SharedLink.objects.select_for_update()
@@ -33,9 +42,10 @@ def shared_link_share(*, conversation: Conversation) -> SharedLink:
             .first()
         )
         if link is None:
-            return SharedLink.objects.create(conversation=conversation, last_message=last)
-        link.last_message = last
-        link.save(update_fields=["last_message", "updated_at"])
+            return SharedLink.objects.create(conversation=conversation, **snapshot)
+        for name, value in snapshot.items():
+            setattr(link, name, value)
+        link.save(update_fields=[*snapshot, "updated_at"])
         return link
 
 
@@ -58,9 +68,10 @@ def shared_link_fork(*, link: SharedLink, reader: AbstractBaseUser) -> Conversat
     with transaction.atomic():
         copy = Conversation.objects.create(
             owner=reader,
-            title=source.title,
+            title=link.title,
             model_id=source.model_id,
-            system_prompt=source.system_prompt,
+            # Only what the owner chose to share, as it was when shared.
+            system_prompt=link.system_prompt,
         )
         parent = None
         for message in shared_messages(link=link):
@@ -69,6 +80,8 @@ def shared_link_fork(*, link: SharedLink, reader: AbstractBaseUser) -> Conversat
                 parent=parent,
                 role=message.role,
                 content=message.content,
+                content_html=message.content_html,
+                content_html_version=message.content_html_version,
                 status=message.status,
                 error=message.error,
                 model_id=message.model_id,

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from conversations.backends import ModelConfig, RequestOptions, get_model
 from conversations.context import Window, window_build
+from conversations.inputs import text_check
 from conversations.models import Conversation, Message, UsageRecord
 from conversations.quotas import quota_check
 from conversations.services.conversations import TITLE_LENGTH, require_usable
@@ -50,6 +51,7 @@ def message_validate(content: str) -> str:
     """Return the message to send, or raise ValidationError saying what is wrong."""
     if not isinstance(content, str):
         raise ValidationError(_("The message must be text."))
+    text_check(content, field=_("The message"))
     if not content.strip():
         raise ValidationError(_("Type a message first."))
     limit = settings.PARLEY_MAX_MESSAGE_CHARS
@@ -67,8 +69,12 @@ def _lock(conversation: Conversation) -> None:
     PostgreSQL locks the conversation's row; SQLite's IMMEDIATE transactions
     (settings) hold the database's write lock from their first statement.
     """
+    rows = Conversation.objects.filter(pk=conversation.pk).values("pk")
     if connection.features.has_select_for_update:
-        list(Conversation.objects.select_for_update().filter(pk=conversation.pk).values("pk"))
+        rows = rows.select_for_update()
+    if not list(rows):
+        # Deleted in another window while this one was open.
+        raise ValidationError(_("This conversation was deleted."))
 
 
 def _require_idle(conversation: Conversation) -> None:
@@ -216,17 +222,21 @@ def _settings_current(conversation: Conversation) -> None:
     tab or another) may have changed either since, and the very next message
     must follow the change.
     """
-    conversation.refresh_from_db(
-        fields=[
-            "model_id",
-            "system_prompt",
-            "archived_at",
-            "pinned_at",
-            "memory_enabled",
-            "summary",
-            "summary_through",
-        ]
-    )
+    try:
+        conversation.refresh_from_db(
+            fields=[
+                "model_id",
+                "system_prompt",
+                "archived_at",
+                "pinned_at",
+                "memory_enabled",
+                "summary",
+                "summary_through",
+            ]
+        )
+    except Conversation.DoesNotExist:
+        # Deleted in another window while this one was open.
+        raise ValidationError(_("This conversation was deleted.")) from None
 
 
 def _branch_message(conversation: Conversation, message_id: int, role: str) -> Message:

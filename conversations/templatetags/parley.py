@@ -5,7 +5,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from conversations import frames
 from conversations.backends import UnknownModelError, get_model
-from conversations.rendering import StreamingMarkdown, markdown_render
+from conversations.rendering import StreamingMarkdown, markdown_render, message_html
 
 register = template.Library()
 
@@ -22,6 +22,12 @@ def streaming_markdown(text: str, message_id: int) -> SafeString:
     renderer = StreamingMarkdown()
     renderer.feed(text or "")
     return mark_safe(frames.streaming_body(message_id, renderer))  # noqa: S308 - sanitised
+
+
+@register.filter
+def rendered(message) -> SafeString:
+    """A message's content as sanitised HTML, rendered once when it was final."""
+    return mark_safe(message_html(message))  # noqa: S308 - sanitised by nh3
 
 
 @register.filter
