@@ -247,8 +247,16 @@
     closeMenus(null);
     dialog.showModal();
   });
-  document.addEventListener("htmx:afterRequest", function (event) {
+  // The dialog is noted when the request starts: by the time it ends, the
+  // settings frame that the socket pushes to every tab may have replaced the
+  // form, which is then no longer inside the dialog.
+  var closingDialogs = new WeakMap();
+  document.addEventListener("htmx:beforeRequest", function (event) {
     var dialog = event.detail.elt.closest ? event.detail.elt.closest("dialog[data-close-on-success]") : null;
+    if (dialog) closingDialogs.set(event.detail.xhr, dialog);
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var dialog = closingDialogs.get(event.detail.xhr);
     if (dialog && event.detail.successful) dialog.close();
   });
 

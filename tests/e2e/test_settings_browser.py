@@ -26,11 +26,13 @@ class SettingsInTheBrowserTests(BrowserTestCase):
         self.start_chat("Hello")
         self.wait_until_answered(1)
 
-        page.locator("#chat-settings summary").click()
+        page.locator("#model-chip").click()  # opens the model and system prompt dialog
         page.locator("#chat-settings select[name=model]").select_option("tiny")
         page.locator("#chat-settings textarea[name=system_prompt]").fill("Answer like a pirate.")
         page.locator("#chat-settings").get_by_role("button", name="Save").click()
-        expect(page.locator("#chat-settings summary")).to_contain_text("Tiny window model")
+        expect(page.locator("#model-chip")).to_contain_text("Tiny window model")
+        # Saved: the dialog closes even though the socket redrew its form meanwhile.
+        expect(page.locator("#settings-dialog")).not_to_have_attribute("open", "")
 
         page.fill("#composer-input", "Hello again")
         page.press("#composer-input", "Enter")
