@@ -247,17 +247,16 @@
     closeMenus(null);
     dialog.showModal();
   });
-  // The dialog is noted when the request starts: by the time it ends, the
-  // settings frame that the socket pushes to every tab may have replaced the
-  // form, which is then no longer inside the dialog.
-  var closingDialogs = new WeakMap();
+  // Watched on the request itself: by the time it ends, the settings frame that
+  // the socket pushes to every tab may have replaced the form, and htmx's own
+  // events on a detached form no longer reach the document.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var dialog = event.detail.elt.closest ? event.detail.elt.closest("dialog[data-close-on-success]") : null;
-    if (dialog) closingDialogs.set(event.detail.xhr, dialog);
-  });
-  document.addEventListener("htmx:afterRequest", function (event) {
-    var dialog = closingDialogs.get(event.detail.xhr);
-    if (dialog && event.detail.successful) dialog.close();
+    var xhr = event.detail.xhr;
+    if (!dialog || !xhr) return;
+    xhr.addEventListener("load", function () {
+      if (xhr.status >= 200 && xhr.status < 300) dialog.close();
+    });
   });
 
   // Example prompts on a new chat: one click puts the words in the composer.

@@ -104,11 +104,13 @@ MEASURE = """
 """
 
 
-@override_settings(ROOT_URLCONF="e2e.error_urls")
 class PagesAtEverySizeTests(BrowserTestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        # The error URLs must be in place before the live server forks.
+        # The error URLs must be in place before the live server forks. Not also a
+        # class decorator: Django undoes that in a class cleanup, after this
+        # class's tearDownClass, and restored the settings of its start, the
+        # browser tests' catalog included, for every later test.
         cls.urls = override_settings(ROOT_URLCONF="e2e.error_urls")
         cls.urls.enable()
         super().setUpClass()
