@@ -22,13 +22,13 @@ from conversations.context import window_build
 from conversations.models import Comparison, ComparisonVote, Conversation, Message, UsageRecord
 from conversations.quotas import quota_check
 from conversations.services.conversations import require_usable
-from conversations.services.ledger import usage_record_open
 from conversations.services.turns import (
     Turn,
     _branch_leaf_when_idle,
     _lock,
     _turn_create,
     message_validate,
+    reply_create,
 )
 
 # Hangul syllables, jamo and compatibility jamo.
@@ -98,22 +98,14 @@ def comparison_start(
         first.regenerated = True
         turns = [first]
         for model, window in zip(models[1:], windows[1:], strict=True):
-            reply = Message.objects.create(
+            reply = reply_create(
                 conversation=conversation,
                 parent=first.user_message,
-                role=Message.Role.ASSISTANT,
-                status=Message.Status.STREAMING,
-                model_id=model.id,
+                model=model,
+                kind=UsageRecord.Kind.COMPARE,
                 off_branch=True,
                 # What the request sends, known now: the column's live cost uses it.
                 input_tokens=window.input_tokens,
-            )
-            usage_record_open(
-                user_id=conversation.owner_id,
-                conversation=conversation,
-                message=reply,
-                model_id=model.id,
-                kind=UsageRecord.Kind.COMPARE,
             )
             turns.append(
                 Turn(

@@ -131,18 +131,10 @@ def _turn_create(
         token_count=window.newest_tokens,
         token_encoding=window.encoding,
     )
-    assistant_message = Message.objects.create(
+    assistant_message = reply_create(
         conversation=conversation,
         parent=user_message,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.STREAMING,
-        model_id=model.id,
-    )
-    usage_record_open(
-        user_id=conversation.owner_id,
-        conversation=conversation,
-        message=assistant_message,
-        model_id=model.id,
+        model=model,
         kind=kind,
         channel=channel,
         api_key_id=api_key_id,
@@ -213,6 +205,37 @@ def turn_start(
             api_key_id=api_key_id,
             options=options,
         )
+
+
+def reply_create(
+    *,
+    conversation: Conversation,
+    parent: Message,
+    model: ModelConfig,
+    kind: str,
+    channel: str = UsageRecord.Channel.PAGE,
+    api_key_id: int | None = None,
+    **fields: object,
+) -> Message:
+    """Save an empty streaming reply to `parent` and open its row in the usage ledger."""
+    reply = Message.objects.create(
+        conversation=conversation,
+        parent=parent,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model_id=model.id,
+        **fields,
+    )
+    usage_record_open(
+        user_id=conversation.owner_id,
+        conversation=conversation,
+        message=reply,
+        model_id=model.id,
+        kind=kind,
+        channel=channel,
+        api_key_id=api_key_id,
+    )
+    return reply
 
 
 def _settings_current(conversation: Conversation) -> None:
@@ -298,18 +321,10 @@ def turn_regenerate(*, conversation: Conversation, message_id: int) -> Turn:
         _lock(conversation)
         _require_idle(conversation)
         _branch_leave(conversation, first=answer)
-        assistant_message = Message.objects.create(
+        assistant_message = reply_create(
             conversation=conversation,
             parent=question,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.STREAMING,
-            model_id=model.id,
-        )
-        usage_record_open(
-            user_id=conversation.owner_id,
-            conversation=conversation,
-            message=assistant_message,
-            model_id=model.id,
+            model=model,
             kind=UsageRecord.Kind.REGENERATE,
         )
         conversation.save(update_fields=["updated_at"])
