@@ -95,7 +95,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="parley-api-bench-"))
     upstream = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_openai.py"), str(args.tokens), str(args.delay)],
+        [sys.executable, "-m", "fake_openai", str(args.tokens), str(args.delay)],
+        cwd=ROOT / "tests",
         stdout=subprocess.PIPE,
         text=True,
     )

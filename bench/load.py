@@ -551,7 +551,8 @@ def main() -> None:
     # The upstream runs in its own process, as a real one would, so that it does
     # not compete with this process's clients for the interpreter.
     upstream = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_openai.py"), str(args.tokens), str(args.delay)],
+        [sys.executable, "-m", "fake_openai", str(args.tokens), str(args.delay)],
+        cwd=ROOT / "tests",
         stdout=subprocess.PIPE,
         text=True,
     )

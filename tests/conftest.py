@@ -1,7 +1,7 @@
 """Shared fixtures: named users, a fake OpenAI-compatible upstream and a catalog for it.
 
 Only what leaves the project is faked: the model server is a real HTTP server
-(tests/fake_openai.py) and the real `openai` client talks to it.
+(tests/fake_openai/) and the real `openai` client talks to it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Answers that tell the truth: finish reasons, overflow errors and what is billed.
 
 Driven through the page's socket against the fake upstream, which speaks each
-server's shape (see tests/fake_openai.py); checked in the database.
+server's shape (see tests/fake_openai/bodies.py); checked in the database.
 """
 
 from __future__ import annotations
