@@ -16,23 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
-
-import openai  # noqa: E402
-import psutil  # noqa: E402
-from conftest import catalog_text  # noqa: E402
-from load import direct_wave, free_port, prepare_database, run_wave, server_env  # noqa: E402
-
-from chatsite.serve import daphne_connect_timeout  # noqa: E402
+import openai
+from servers import Server, Upstream, database_script, prepare_database, server_env
+from waves import direct_wave, run_wave
 
 
 def make_keys(env: dict[str, str], count: int) -> list[str]:
@@ -48,11 +38,7 @@ for i in range({count}):
     out.append(api_key_create(user=user, name="bench")[1])
 print(json.dumps(out))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True,
-        text=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return database_script(env, script)
 
 
 async def api_client(base_url: str, key: str, ready: asyncio.Barrier, results: list, errors: list):
@@ -91,53 +77,20 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.01)
     parser.add_argument("--postgres-redis", action="store_true")
     args = parser.parse_args()
-    args.workers = 1
 
     workdir = Path(tempfile.mkdtemp(prefix="parley-api-bench-"))
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "fake_openai", str(args.tokens), str(args.delay)],
-        cwd=ROOT / "tests",
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    upstream_url = upstream.stdout.readline().strip()
-    models_file = workdir / "models.toml"
-    models_file.write_text(catalog_text(upstream_url), encoding="utf-8")
-    # No per-minute limit: the bench's users send many requests at once.
-    env = {**server_env(args, models_file, workdir), "PARLEY_LIMIT_MESSAGES_PER_MINUTE": "0"}
-    prepare_database(env)
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}/v1"
-    server_log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed with the process
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            *daphne_connect_timeout([]),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "chatsite.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=server_log,
-        stderr=subprocess.STDOUT,
-    )
+    upstream = Upstream(tokens=args.tokens, delay=args.delay, workdir=workdir)
+    server = None
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"the server never served a page; see {workdir}/server.log")
-        process = psutil.Process(server.pid)
-        time.sleep(1)
-        idle_rss = process.memory_info().rss / 2**20
+        # No per-minute limit: the bench's users send many requests at once.
+        env = {
+            **server_env(args, upstream.models_file, workdir),
+            "PARLEY_LIMIT_MESSAGES_PER_MINUTE": "0",
+        }
+        prepare_database(env)
+        server = Server(env, workdir, application="chatsite.asgi:application")
+        base_url = f"http://127.0.0.1:{server.port}/v1"
+        idle_rss = server.rss()
         asyncio.run(api_wave(base_url, make_keys(env, 1), args.tokens))  # warm-up, not counted
         store = "PostgreSQL + Redis" if args.postgres_redis else "SQLite + in-memory layer"
         print(
@@ -150,11 +103,11 @@ def main() -> None:
         )
         for clients in args.clients:
             keys = make_keys(env, clients)
-            direct = asyncio.run(direct_wave(upstream_url, clients, args.tokens))
-            cpu_before = sum(process.cpu_times()[:2])
+            direct = asyncio.run(direct_wave(upstream.url, clients, args.tokens))
+            cpu_before = server.cpu()
             app = asyncio.run(api_wave(base_url, keys, args.tokens))
-            cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000 / clients
-            rss = process.memory_info().rss / 2**20
+            cpu_ms = (server.cpu() - cpu_before) * 1000 / clients
+            rss = server.rss()
             ratio = app["tps"] / direct["tps"] if direct["tps"] else float("nan")
             for name, row, extra in (
                 ("direct", direct, f" {'1.00':>6} {len(direct['errors']):>6}"),
@@ -166,13 +119,11 @@ def main() -> None:
                 )
             for name, row in (("direct", direct), ("api", app)):
                 for error in sorted(set(row["errors"]))[:3]:
-                    print(f"        {name} error: {error} (server log: {workdir}/server.log)")
+                    print(f"        {name} error: {error} (server log: {server.log_path})")
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        upstream.kill()
-        upstream.wait(timeout=10)
-
+        if server is not None:
+            server.stop()
+        upstream.stop()
 
 if __name__ == "__main__":
     main()

@@ -26,83 +26,27 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import openai  # noqa: E402
-import psutil  # noqa: E402
-from conftest import catalog_text  # noqa: E402
-from websockets.asyncio.client import connect as ws_connect  # noqa: E402
-
-from chatsite.serve import daphne_connect_timeout  # noqa: E402
+from servers import (
+    DatabaseWatch,
+    Server,
+    Upstream,
+    database_script,
+    prepare_database,
+    pyspy_start,
+    server_env,
+)
+from waves import direct_wave, run_wave
+from websockets.asyncio.client import connect as ws_connect
 
 DELTA = re.compile(r'hx-swap-oob="beforeend:#msg-\d+-body"')
 DONE = re.compile(r'class="message message--assistant is-(complete|stopped|error|interrupted)')
-# Override to keep out of other benchmarks' way on a shared machine.
-PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "parley_bench")
-PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_DATABASE}"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def server_env(args, models_file: Path, workdir: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
-        "PARLEY_MODELS_FILE": str(models_file),
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "STATIC_ROOT": str(workdir / "static"),
-        "REDIS_URL": "",
-        "DATABASE_URL": "",
-        "SQLITE_PATH": str(workdir / "bench.sqlite3"),
-    }
-    if args.postgres_redis:
-        env.update(DATABASE_URL=PG_URL, REDIS_URL=REDIS_URL)
-    return env
-
-
-def prepare_database(env: dict[str, str]) -> None:
-    if env["DATABASE_URL"]:
-        subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", PG_DATABASE],
-            check=True,
-        )
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", PG_DATABASE], check=True)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
-    # DEBUG is off: pages need the hashed static files' manifest.
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
 
 
 def make_users(env: dict[str, str], count: int) -> list[tuple[str, str]]:
@@ -122,15 +66,7 @@ for i in range({count}):
     out.append((client.cookies["sessionid"].value, str(conversation.public_id)))
 print(json.dumps(out))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return [tuple(row) for row in json.loads(result.stdout.strip().splitlines()[-1])]
+    return [tuple(row) for row in database_script(env, script)]
 
 
 async def page_get(port: int, path: str, cookie: str) -> int:
@@ -197,28 +133,6 @@ async def app_client(
             await ready.abort()
 
 
-async def direct_client(client: openai.AsyncOpenAI, results: list, errors: list):
-    try:
-        sent = time.perf_counter()
-        first = None
-        stream = await client.chat.completions.create(
-            model="fake-model", messages=[{"role": "user", "content": "Hello"}], stream=True
-        )
-        async for chunk in stream:
-            if first is None and chunk.choices and chunk.choices[0].delta.content:
-                first = time.perf_counter()
-        results.append((sent, first, time.perf_counter()))
-    except Exception as exc:  # noqa: BLE001
-        errors.append(repr(exc))
-
-
-async def direct_wave(base_url: str, clients: int, tokens: int):
-    # One pooled client, as the server has one per model.
-    async with openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0) as client:
-        await direct_client(client, [], [])  # warm the pool, as the server's is
-        return await run_wave([lambda r, e: direct_client(client, r, e)] * clients, tokens)
-
-
 async def app_wave(port: int, users: list[tuple[str, str]], tokens: int, on_connected=None):
     """Every client loads its page and opens its socket; then `on_connected()` runs
     (in a thread); then all send at once."""
@@ -260,199 +174,8 @@ def upstream_bytes(base_url: str) -> int:
         return len(response.read())
 
 
-async def run_wave(factories, tokens: int):
-    """Run the clients at once; tokens/s is over the time from the first send to the last end."""
-    results: list[tuple[float, float, float]] = []
-    errors: list[str] = []
-    await asyncio.gather(*(factory(results, errors) for factory in factories))
-    elapsed = (
-        (max(end for _, _, end in results) - min(sent for sent, _, _ in results))
-        if results
-        else float("nan")
-    )
-    ttfts = [(first - sent) * 1000 for sent, first, _ in results]
-    return {
-        "p50": percentile(ttfts, 50) if ttfts else float("nan"),
-        "p90": percentile(ttfts, 90) if ttfts else float("nan"),
-        "p99": percentile(ttfts, 99) if ttfts else float("nan"),
-        "tps": len(results) * tokens / elapsed if results else 0.0,
-        "errors": errors,
-    }
-
-
-class Server:
-    """The Parley server under load: one Daphne process, or chatsite.serve's N."""
-
-    def __init__(self, args, env: dict[str, str], workers: int, workdir: Path) -> None:
-        self.workers = workers
-        self.port = free_port()
-        self.sql_dir = workdir / f"sql-{workers}"
-        self.sql_dir.mkdir()
-        self.env = {
-            **env,
-            "BENCH_SQL_DIR": str(self.sql_dir),
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)]),
-        }
-        self.log_path = workdir / f"server-{workers}.log"
-        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        profile = (
-            ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
-            if os.environ.get("BENCH_PROFILE")
-            else []
-        )
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                *profile,
-                "-m",
-                *(
-                    ["chatsite.serve", "--workers", str(workers)]
-                    if workers > 1
-                    else ["daphne", *daphne_connect_timeout([])]
-                ),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                # chatsite.asgi with its SQL statements counted.
-                "counted_asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        # Until a page is served (with several workers the port is bound at once).
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/accounts/login/", timeout=5)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"the server never served a page; see {self.log_path}")
-        launcher = psutil.Process(self.process.pid)
-        time.sleep(1)
-        # The Daphne processes: the launcher's children, or the one process.
-        self.processes = launcher.children() if workers > 1 else [launcher]
-
-    def rss(self) -> float:
-        return sum(process.memory_info().rss for process in self.processes) / 2**20
-
-    def cpu(self) -> float:
-        return sum(sum(process.cpu_times()[:2]) for process in self.processes)
-
-    def sql_statements(self) -> int:
-        """Statements run so far by all workers (each writes its count on SIGUSR1)."""
-        total = 0
-        for process in self.processes:
-            path = self.sql_dir / str(process.pid)
-            path.unlink(missing_ok=True)
-            process.send_signal(signal.SIGUSR1)
-            for _ in range(200):
-                if path.exists() and path.read_text():
-                    break
-                time.sleep(0.01)
-            total += int(path.read_text())
-        return total
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self.log.close()
-
-
-class DatabaseWatch:
-    """Connections the server holds to its database, and the database's CPU.
-
-    PostgreSQL: the bench database's sessions in pg_stat_activity (this watch's
-    own excluded) and their backends' CPU. SQLite: the server's open handles
-    on the database file. Sampled every 50 ms in a thread while a wave runs.
-    """
-
-    def __init__(self, env: dict[str, str], server: Server) -> None:
-        self.server = server
-        self.sqlite_path = None if env["DATABASE_URL"] else env["SQLITE_PATH"]
-        self.pg = None
-        if env["DATABASE_URL"]:
-            import psycopg
-
-            self.pg = psycopg.connect(PG_URL, autocommit=True)
-
-    def _backends(self) -> list[int]:
-        rows = self.pg.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [PG_DATABASE],
-        ).fetchall()
-        return [pid for (pid,) in rows]
-
-    def connections(self) -> int:
-        if self.pg is not None:
-            return len(self._backends())
-        count = 0
-        for process in self.server.processes:
-            with contextlib.suppress(psutil.Error):
-                count += sum(1 for f in process.open_files() if f.path == self.sqlite_path)
-        return count
-
-    def db_cpu(self) -> dict[int, float]:
-        """CPU seconds of each backend serving the bench database (PostgreSQL only)."""
-        if self.pg is None:
-            return {}
-        times = {}
-        for pid in self._backends():
-            with contextlib.suppress(psutil.Error):
-                times[pid] = sum(psutil.Process(pid).cpu_times()[:2])
-        return times
-
-    def during(self, work):
-        """Run `work()`; return its result and the most connections seen meanwhile."""
-        peak = [self.connections()]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.05):
-                peak[0] = max(peak[0], self.connections())
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        try:
-            return work(), peak[0]
-        finally:
-            done.set()
-            sampler.join()
-
-    def close(self) -> None:
-        if self.pg is not None:
-            self.pg.close()
-
-
-def pyspy_start(pid: int, clients: int, workers: int):
-    """BENCH_PYSPY=prefix: record where one worker's CPU goes during a wave."""
-    if not os.environ.get("BENCH_PYSPY"):
-        return None
-    return subprocess.Popen(
-        [
-            os.environ.get("PY_SPY", "py-spy"),
-            "record",
-            "--pid",
-            str(pid),
-            "--format",
-            "raw",
-            "--gil",
-            "--nonblocking",
-            "--rate",
-            "200",
-            "--output",
-            f"{os.environ['BENCH_PYSPY']}-w{workers}-{clients}.txt",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def serve_and_measure(args, env, workers: int, workdir: Path, upstream_url: str) -> None:
-    server = Server(args, env, workers, workdir)
+    server = Server(env, workdir, workers=workers)
     watch = DatabaseWatch(env, server)
     try:
         idle_rss = server.rss()
@@ -548,26 +271,14 @@ def main() -> None:
         parser.error("--workers above 1 needs --postgres-redis (a layer shared by processes)")
 
     workdir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
-    # The upstream runs in its own process, as a real one would, so that it does
-    # not compete with this process's clients for the interpreter.
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "fake_openai", str(args.tokens), str(args.delay)],
-        cwd=ROOT / "tests",
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    upstream = Upstream(tokens=args.tokens, delay=args.delay, workdir=workdir)
     try:
-        upstream_url = upstream.stdout.readline().strip()
-        models_file = workdir / "models.toml"
-        models_file.write_text(catalog_text(upstream_url), encoding="utf-8")
-        env = server_env(args, models_file, workdir)
+        env = server_env(args, upstream.models_file, workdir)
         prepare_database(env)
         for workers in args.workers:
-            serve_and_measure(args, env, workers, workdir, upstream_url)
+            serve_and_measure(args, env, workers, workdir, upstream.url)
     finally:
-        upstream.kill()
-        upstream.wait(timeout=10)
-
+        upstream.stop()
 
 if __name__ == "__main__":
     main()
