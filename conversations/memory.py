@@ -4,11 +4,10 @@ view of the conversation then shows it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from conversations import engine, services
-from conversations.backends import BackendError, Usage, get_backend
+from conversations.background_requests import background_request_text, background_task_start
 from conversations.database import database_call
 from conversations.models import Message
 
@@ -16,19 +15,14 @@ logger = logging.getLogger("parley.memory")
 
 SUMMARY_TIMEOUT_SECONDS = 120.0
 
-# Running summary tasks, kept referenced until they end.
-_running: set[asyncio.Task] = set()
-
 
 def reply_finished(outcome: engine.ReplyOutcome) -> None:
     """Bring the summary up to date after an answer that joins the history (a listener)."""
     if outcome.memory and outcome.status in (Message.Status.COMPLETE, Message.Status.CUT):
-        task = asyncio.create_task(
+        background_task_start(
             summary_update(message_id=outcome.message_id, group=outcome.group),
             name=f"summary-{outcome.message_id}",
         )
-        _running.add(task)
-        task.add_done_callback(_running.discard)
 
 
 async def summary_update(*, message_id: int, group: str) -> bool:
@@ -36,29 +30,18 @@ async def summary_update(*, message_id: int, group: str) -> bool:
     request = await database_call(services.summary_request)(message_id=message_id)
     if request is None:
         return False
-    parts: list[str] = []
-    usage: Usage | None = None
-    try:
-        async with asyncio.timeout(SUMMARY_TIMEOUT_SECONDS):
-            async for event in get_backend(request.model).stream(
-                messages=request.messages, max_tokens=services.SUMMARY_MAX_TOKENS
-            ):
-                if isinstance(event, Usage):
-                    usage = event
-                elif isinstance(event, str):
-                    parts.append(event)
-    except (BackendError, TimeoutError) as exc:
-        logger.warning("summary after answer %s not written: %s", message_id, exc)
+    summary = await background_request_text(
+        request=request,
+        max_tokens=services.SUMMARY_MAX_TOKENS,
+        timeout_seconds=SUMMARY_TIMEOUT_SECONDS,
+        close=services.summary_request_close,
+        logger=logger,
+        description=f"summary after answer {message_id}",
+    )
+    if summary is None:
         return False
-    except Exception:
-        logger.exception("summary after answer %s failed", message_id)
-        return False
-    finally:
-        await database_call(services.summary_request_close)(
-            request=request, usage=usage, reply="".join(parts)
-        )
     changed = await database_call(services.conversation_summary_from_model)(
-        request=request, summary="".join(parts)
+        request=request, summary=summary
     )
     if changed:
         await engine.conversation_publish(group, {"type": "conversation.settings_changed"})

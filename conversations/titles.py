@@ -7,13 +7,12 @@ first-message title, and a title the owner chose is never replaced.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from django.conf import settings
 
 from conversations import engine, services
-from conversations.backends import BackendError, Usage, get_backend
+from conversations.background_requests import background_request_text, background_task_start
 from conversations.database import database_call
 from conversations.models import Message
 
@@ -21,9 +20,6 @@ logger = logging.getLogger("parley.titles")
 
 TITLE_MAX_TOKENS = 24
 TITLE_TIMEOUT_SECONDS = 60.0
-
-# Running title tasks, kept referenced until they end.
-_running: set[asyncio.Task] = set()
 
 
 def reply_finished(outcome: engine.ReplyOutcome) -> None:
@@ -36,12 +32,9 @@ def title_schedule(*, message_id: int, group: str) -> None:
     """Name the conversation in the background if `message_id` was its first answer."""
     if not settings.PARLEY_TITLES:
         return
-    task = asyncio.create_task(
-        title_write(message_id=message_id, group=group),
-        name=f"title-{message_id}",
+    background_task_start(
+        title_write(message_id=message_id, group=group), name=f"title-{message_id}"
     )
-    _running.add(task)
-    task.add_done_callback(_running.discard)
 
 
 async def title_write(*, message_id: int, group: str) -> bool:
@@ -49,29 +42,18 @@ async def title_write(*, message_id: int, group: str) -> bool:
     request = await database_call(services.title_request)(message_id=message_id)
     if request is None:
         return False
-    parts: list[str] = []
-    usage: Usage | None = None
-    try:
-        async with asyncio.timeout(TITLE_TIMEOUT_SECONDS):
-            async for event in get_backend(request.model).stream(
-                messages=request.messages, max_tokens=TITLE_MAX_TOKENS
-            ):
-                if isinstance(event, Usage):
-                    usage = event
-                elif isinstance(event, str):
-                    parts.append(event)
-    except (BackendError, TimeoutError) as exc:
-        logger.warning("title for answer %s not written: %s", message_id, exc)
+    title = await background_request_text(
+        request=request,
+        max_tokens=TITLE_MAX_TOKENS,
+        timeout_seconds=TITLE_TIMEOUT_SECONDS,
+        close=services.title_request_close,
+        logger=logger,
+        description=f"title for answer {message_id}",
+    )
+    if title is None:
         return False
-    except Exception:
-        logger.exception("title for answer %s failed", message_id)
-        return False
-    finally:
-        await database_call(services.title_request_close)(
-            request=request, usage=usage, reply="".join(parts)
-        )
     changed = await database_call(services.conversation_title_from_model)(
-        conversation_id=request.conversation_id, title="".join(parts)
+        conversation_id=request.conversation_id, title=title
     )
     if changed:
         await engine.conversation_publish(group, {"type": "conversation.retitled"})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.utils import timezone
 
 from conversations.backends import ModelConfig, Usage
+from conversations.counters import Counter
 from conversations.models import COST_QUANTUM, Conversation, Message, UsageRecord
 
 
@@ -83,4 +85,34 @@ def usage_record_close_with(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         estimated=estimated,
+    )
+
+
+@dataclass(frozen=True)
+class BackgroundRequest:
+    """A request Parley sends a model on its own, for a conversation (a title, a summary)."""
+
+    conversation_id: int
+    model: ModelConfig
+    messages: list[dict[str, str]]
+    # Its row in the usage ledger, opened as the request is made.
+    usage_record_id: int
+
+
+def background_request_close(
+    *, request: BackgroundRequest, usage: Usage | None, reply: str, counter: Counter
+) -> None:
+    """Record what a background request used: the upstream's usage, else `counter`'s count.
+
+    A request that produced nothing and reported nothing costs nothing.
+    """
+    estimate = (0, 0)
+    if reply:
+        prompt = sum(
+            counter.message(role=message["role"], content=message["content"])
+            for message in request.messages
+        )
+        estimate = (prompt, counter.text(reply))
+    usage_record_close_with(
+        record_id=request.usage_record_id, model=request.model, usage=usage, estimate=estimate
     )

@@ -17,12 +17,16 @@ from django.core.exceptions import ValidationError
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
-from conversations.backends import ModelConfig, Usage, get_catalog
+from conversations.backends import Usage, get_catalog
 from conversations.context import HISTORY_STATUSES, summary_in_force, window_build
 from conversations.counters import counter_for
 from conversations.models import Conversation, Message, UsageRecord
 from conversations.quotas import QuotaExceededError, quota_check
-from conversations.services.ledger import usage_record_close_with, usage_record_open
+from conversations.services.ledger import (
+    BackgroundRequest,
+    background_request_close,
+    usage_record_open,
+)
 
 SUMMARY_MAX_TOKENS = 400
 # Characters of each message and of the whole transcript a summary request carries.
@@ -71,18 +75,13 @@ def conversation_summary_delete(*, conversation: Conversation) -> Conversation:
 
 
 @dataclass(frozen=True)
-class SummaryRequest:
+class SummaryRequest(BackgroundRequest):
     """What to send a model to (re)write a conversation's summary."""
 
-    conversation_id: int
-    model: ModelConfig
-    messages: list[dict[str, str]]
     # The summary will cover the branch up to this message.
     through_id: int
     # The summary it builds on (None: from the start), so that an edit meanwhile wins.
     base_summary: str | None
-    # Its row in the usage ledger, opened as the request is made.
-    usage_record_id: int
 
 
 def summary_request(*, message_id: int) -> SummaryRequest | None:
@@ -154,20 +153,9 @@ def summary_request(*, message_id: int) -> SummaryRequest | None:
 
 
 def summary_request_close(*, request: SummaryRequest, usage: Usage | None, reply: str) -> None:
-    """Record what a summary request used: the upstream's usage, else our own count.
-
-    A request that produced nothing and reported nothing costs nothing.
-    """
-    counter = counter_for(request.model)
-    estimate = (0, 0)
-    if reply:
-        prompt = sum(
-            counter.message(role=message["role"], content=message["content"])
-            for message in request.messages
-        )
-        estimate = (prompt, counter.text(reply))
-    usage_record_close_with(
-        record_id=request.usage_record_id, model=request.model, usage=usage, estimate=estimate
+    """Record what a summary request used: the upstream's usage, else the model's own count."""
+    background_request_close(
+        request=request, usage=usage, reply=reply, counter=counter_for(request.model)
     )
 
 

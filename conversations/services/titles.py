@@ -7,12 +7,17 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.text import Truncator
 
-from conversations.backends import ModelConfig, Usage, get_catalog
+from conversations.backends import Usage, get_catalog
+from conversations.counters import counter_named
 from conversations.models import Conversation, Message, UsageRecord
 from conversations.quotas import QuotaExceededError, quota_check
 from conversations.services.conversations import TITLE_LENGTH
-from conversations.services.ledger import usage_record_close_with, usage_record_open
-from conversations.tokens import encoding_resolved_name, message_token_count, text_token_count
+from conversations.services.ledger import (
+    BackgroundRequest,
+    background_request_close,
+    usage_record_open,
+)
+from conversations.tokens import encoding_resolved_name
 
 TITLE_EXCERPT_CHARS = 1_500
 TITLE_INSTRUCTIONS = (
@@ -22,14 +27,8 @@ TITLE_INSTRUCTIONS = (
 
 
 @dataclass(frozen=True)
-class TitleRequest:
+class TitleRequest(BackgroundRequest):
     """What to send a model for a conversation's title."""
-
-    conversation_id: int
-    model: ModelConfig
-    messages: list[dict[str, str]]
-    # Its row in the usage ledger, opened as the request is made.
-    usage_record_id: int
 
 
 def title_request(*, message_id: int) -> TitleRequest | None:
@@ -82,21 +81,9 @@ def title_request(*, message_id: int) -> TitleRequest | None:
 
 
 def title_request_close(*, request: TitleRequest, usage: Usage | None, reply: str) -> None:
-    """Record what a title request used: the upstream's usage, else our own count.
-
-    A request that produced nothing and reported nothing costs nothing.
-    """
-    encoding = encoding_resolved_name(request.model.encoding)
-    estimate = (0, 0)
-    if reply:
-        prompt = sum(
-            message_token_count(role=message["role"], content=message["content"], encoding=encoding)
-            for message in request.messages
-        )
-        estimate = (prompt, text_token_count(reply, encoding=encoding))
-    usage_record_close_with(
-        record_id=request.usage_record_id, model=request.model, usage=usage, estimate=estimate
-    )
+    """Record what a title request used: the upstream's usage, else its OpenAI-encoding count."""
+    counter = counter_named(encoding_resolved_name(request.model.encoding))
+    background_request_close(request=request, usage=usage, reply=reply, counter=counter)
 
 
 def title_clean(text: str) -> str:
