@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_clients import EMBEDDED_ENTRY, api_worker
 from fake_openai import FakeOpenAI
 
 from conversations.backends.registry import _catalog_from
@@ -163,3 +164,36 @@ def alice(django_user_model):
 @pytest.fixture
 def bob(django_user_model):
     return django_user_model.objects.create_user(username="bob", password=PASSWORD)
+
+
+@pytest.fixture
+def chat(alice):
+    """A new conversation of alice's, on the default model."""
+    from conversations import services
+
+    return services.conversation_create(owner=alice)
+
+
+# The API tests' live Parley (tests/api_clients.py): one per test module.
+
+
+@pytest.fixture(scope="module")
+def api_catalog(upstream_server, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("api") / "models.toml"
+    path.write_text(catalog_text(upstream_server.base_url) + EMBEDDED_ENTRY, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def parley(django_db_setup, api_catalog):
+    """A live Parley serving /v1, shared by the tests of a module."""
+    worker = api_worker(api_catalog)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def alice_key(alice) -> str:
+    from api import services as api_services
+
+    return api_services.api_key_create(user=alice, name="alice's script")[1]

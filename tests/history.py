@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from conversations import services
+from conversations.backends import Usage, get_model
 from conversations.models import Message, UsageRecord
 
 _LEAF = object()
@@ -29,3 +31,17 @@ def add_request(*, answer: Message, kind: str = "question") -> UsageRecord:
     # created_at is auto_now_add: only an update can move it.
     UsageRecord.objects.filter(pk=record.pk).update(created_at=answer.created_at)
     return record
+
+
+def reply_finish(message: Message, content: str = "Done.") -> dict:
+    """Finish a streaming reply as its task would, with a small reported usage."""
+    return services.message_finish(
+        message_id=message.id,
+        model=get_model(message.model_id),
+        content=content,
+        status=Message.Status.COMPLETE,
+        usage=Usage(input_tokens=10, output_tokens=2),
+        estimated_input_tokens=10,
+        time_to_first_token_ms=5,
+        duration_ms=20,
+    )

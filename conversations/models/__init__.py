@@ -13,8 +13,7 @@ from conversations.models.conversations import (
     Message,
 )
 from conversations.models.ledger import UsageRecord
-# share_token too: migration 0003 names it as conversations.models.share_token.
-from conversations.models.sharing import SharedLink, share_token
+from conversations.models.sharing import SharedLink, share_token  # migration 0003 names it here
 
 __all__ = [
     "COST_DECIMAL_PLACES",
