@@ -25,7 +25,7 @@ from conversations.backends.registry import models_encodings
 from conversations.context import PromptTooLongError
 from conversations.database import database_call
 from conversations.models import Conversation
-from conversations.rendering import StreamingMarkdown
+from conversations.rendering.streaming import StreamingMarkdown
 from conversations.tokens import encodings_preload
 
 logger = logging.getLogger("parley.consumers")

@@ -25,13 +25,13 @@ from django.utils.translation import ngettext
 from conversations.backends import get_catalog
 from conversations.inputs import json_strict_loads, text_check
 from conversations.models import COST_QUANTUM, Conversation, Message
-from conversations.rendering import rendered_fields
+from conversations.rendering.markdown import rendered_fields
 from conversations.selectors import conversation_list_for_user, message_list
 
 FORMAT = "parley.conversations.v1"
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 # Per import: conversations, messages in all, characters of one message (a
-# message is rendered once when imported; see rendering.RENDER_MAX_CHARS).
+# message is rendered once when imported; see rendering.markdown.RENDER_MAX_CHARS).
 IMPORT_MAX_CONVERSATIONS = 500
 IMPORT_MAX_MESSAGES = 20_000
 IMPORT_MAX_MESSAGE_CHARS = 100_000
