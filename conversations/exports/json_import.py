@@ -21,11 +21,11 @@ from conversations.backends import get_catalog
 from conversations.exports.json_export import FORMAT
 from conversations.inputs import text_check
 from conversations.models import COST_QUANTUM, Conversation, Message
-from conversations.rendering import rendered_fields
+from conversations.rendering.markdown import rendered_fields
 from conversations.selectors import message_list
 
 # Per import: conversations, messages in all, characters of one message (a
-# message is rendered once when imported; see rendering.RENDER_MAX_CHARS).
+# message is rendered once when imported; see rendering.markdown.RENDER_MAX_CHARS).
 IMPORT_MAX_CONVERSATIONS = 500
 IMPORT_MAX_MESSAGES = 20_000
 IMPORT_MAX_MESSAGE_CHARS = 100_000
