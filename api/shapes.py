@@ -12,18 +12,13 @@ from typing import Any
 
 from conversations.models import Message
 
-# How a reply's status reads as a chat completion's finish_reason.
-_FINISH_REASONS = {
-    Message.Status.COMPLETE: "stop",
-    Message.Status.STOPPED: "stop",
-    Message.Status.INTERRUPTED: "stop",
-    Message.Status.ERROR: "stop",
-}
+# How a reply's status reads as a response's status.
 _RESPONSE_STATUSES = {
     Message.Status.COMPLETE: "completed",
     Message.Status.STREAMING: "in_progress",
     Message.Status.STOPPED: "incomplete",
     Message.Status.INTERRUPTED: "incomplete",
+    Message.Status.CUT: "incomplete",
     Message.Status.ERROR: "failed",
 }
 
@@ -48,10 +43,20 @@ def model_entry(model_id: str) -> dict:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "parley"}
 
 
+def _cut_short(reply: Message, limit: int | None) -> bool:
+    """The reply ended at an output limit: the model's own (saved as "cut") or the caller's."""
+    if reply.status == Message.Status.CUT or reply.finish_reason == "length":
+        return True
+    return bool(limit) and (reply.output_tokens or 0) >= limit
+
+
 def finish_reason(reply: Message, max_tokens: int | None) -> str:
-    if max_tokens and (reply.output_tokens or 0) >= max_tokens:
+    """How the reply ended, as a chat completion says it: length, content_filter or stop."""
+    if _cut_short(reply, max_tokens):
         return "length"
-    return _FINISH_REASONS.get(reply.status, "stop")
+    if reply.finish_reason == "content_filter":
+        return "content_filter"
+    return "stop"
 
 
 def chat_usage(reply: Message) -> dict:
@@ -159,11 +164,13 @@ def response(
 ) -> dict:
     """The `response` object of a reply: in progress (no output yet) or as saved.
 
-    A complete reply that used all of `limit` tokens was cut short: incomplete.
+    A reply cut at an output limit (the model's, or `limit` tokens used up) or
+    held back by the provider's content filter is incomplete, and says why.
     """
     status = status or _RESPONSE_STATUSES.get(reply.status, "completed")
-    cut_short = bool(limit) and (reply.output_tokens or 0) >= limit
-    if status == "completed" and cut_short:
+    cut_short = _cut_short(reply, limit)
+    filtered = reply.finish_reason == "content_filter"
+    if status == "completed" and (cut_short or filtered):
         status = "incomplete"
     done = status != "in_progress"
     body: dict[str, Any] = {
@@ -198,7 +205,8 @@ def response(
     if status == "failed":
         body["error"] = {"code": "server_error", "message": reply.error or "failed"}
     elif status == "incomplete":
-        body["incomplete_details"] = {"reason": "max_output_tokens" if cut_short else None}
+        reason = "max_output_tokens" if cut_short else "content_filter" if filtered else None
+        body["incomplete_details"] = {"reason": reason}
     inputs, outputs = reply.input_tokens or 0, reply.output_tokens or 0
     body["usage"] = {
         "input_tokens": inputs,

@@ -147,7 +147,7 @@ class Message(models.Model):
         default=False,
         help_text=_("An alternative (regenerated or edited) not on the branch shown."),
     )
-    # The content rendered to HTML once it is final (rendering.message_html), and
+    # The content rendered to HTML once it is final (rendering.markdown.message_html), and
     # the renderer version that made it; empty while it streams or after a change.
     content_html = models.TextField(_("rendered content"), blank=True, editable=False)
     content_html_version = models.PositiveSmallIntegerField(

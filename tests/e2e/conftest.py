@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"  # the same path as e2e/browser.py launches
 
 
 def _missing() -> str:

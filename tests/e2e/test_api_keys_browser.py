@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from api import services as api_services
 from api.models import ApiKey
-from e2e.test_chat_browser import BrowserTestCase
+from e2e.browser import BrowserTestCase
 
 pytestmark = [
     pytest.mark.browser,

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Message, SharedLink
-from e2e.test_chat_browser import MARKDOWN_TOKENS, SLOW_TOKENS, BrowserTestCase
+from e2e.browser import MARKDOWN_TOKENS, SLOW_TOKENS, BrowserTestCase
 
 pytestmark = [
     pytest.mark.browser,

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Comparison, ComparisonVote
-from e2e.test_chat_browser import BrowserTestCase
+from e2e.browser import BrowserTestCase
 
 pytestmark = [
     pytest.mark.browser,

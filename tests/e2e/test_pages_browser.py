@@ -23,7 +23,7 @@ from playwright.sync_api import Page, expect
 
 from conversations import services
 from conversations.models import Conversation, Message
-from e2e.test_chat_browser import TIMEOUT_MS, BrowserTestCase
+from e2e.browser import TIMEOUT_MS, BrowserTestCase
 
 pytestmark = [
     pytest.mark.browser,

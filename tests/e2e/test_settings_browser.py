@@ -9,7 +9,7 @@ from history import add_message
 from playwright.sync_api import expect
 
 from conversations import services
-from e2e.test_chat_browser import BrowserTestCase
+from e2e.browser import BrowserTestCase
 
 pytestmark = [
     pytest.mark.browser,

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from conversations import services
 from conversations.models import Conversation
-from e2e.test_chat_browser import BrowserTestCase
+from e2e.browser import BrowserTestCase
 
 pytestmark = [
     pytest.mark.browser,

@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
-from e2e.test_chat_browser import BrowserTestCase
+from e2e.browser import BrowserTestCase
 
 pytestmark = [
     pytest.mark.browser,
