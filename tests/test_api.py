@@ -103,6 +103,30 @@ def test_request_options_reach_the_upstream(parley, alice_key, upstream):
     assert "at most 512 tokens" in refused.value.message
 
 
+def test_an_answer_the_model_server_cut_or_filtered_says_so_without_a_max_tokens(
+    parley, alice_key, upstream
+):
+    upstream.tokens = ["Once", " upon"]
+    upstream.finish_reason = "length"  # the server's own output limit, not the caller's
+    client = client_for(parley, alice_key)
+    question = [{"role": "user", "content": "Tell me a long story"}]
+    cut = client.chat.completions.create(model="fake", messages=question)
+    assert cut.choices[0].message.content == "Once upon"
+    assert cut.choices[0].finish_reason == "length"
+    chunks = list(client.chat.completions.create(model="fake", messages=question, stream=True))
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    response = client.responses.create(model="fake", input="Tell me a long story")
+    assert response.status == "incomplete" and response.output_text == "Once upon"
+    assert response.incomplete_details.reason == "max_output_tokens"
+
+    upstream.finish_reason = "content_filter"
+    filtered = client.chat.completions.create(model="fake", messages=question)
+    assert filtered.choices[0].finish_reason == "content_filter"
+    response = client.responses.create(model="fake", input="Tell me a long story")
+    assert response.status == "incomplete"
+    assert response.incomplete_details.reason == "content_filter"
+
+
 def test_raw_server_sent_events(parley, alice_key, upstream):
     upstream.tokens = ["a", "b"]
     response = chat_completions_post(

@@ -47,7 +47,7 @@ async def chat_completions(request: HttpRequest, api_key: ApiKey) -> HttpRespons
         async with aclosing(reply_follow(turn)) as follow:
             async for item in follow:
                 if isinstance(item, Message):
-                    if item.status == Message.Status.ERROR:
+                    if shapes.reply_failed(item):
                         return error_response(_upstream_failed(item))
                     return JsonResponse(
                         shapes.chat_completion(
@@ -76,7 +76,7 @@ async def chat_completions(request: HttpRequest, api_key: ApiKey) -> HttpRespons
                 if isinstance(item, engine.ReplyText):
                     yield chunk({"content": item.text})
                 elif isinstance(item, Message):
-                    if item.status == Message.Status.ERROR:
+                    if shapes.reply_failed(item):
                         failed = _upstream_failed(item)
                         yield shapes.sse(
                             shapes.error(failed.message, type=failed.type, code=failed.code)
