@@ -50,6 +50,15 @@ def _cut_short(reply: Message, limit: int | None) -> bool:
     return bool(limit) and (reply.output_tokens or 0) >= limit
 
 
+def reply_failed(reply: Message) -> bool:
+    """The reply failed: an error other than the provider's content filter.
+
+    Parley saves a filtered answer as an error (the page says why); OpenAI's API
+    answers it normally, with finish_reason "content_filter", and so does ours.
+    """
+    return reply.status == Message.Status.ERROR and reply.finish_reason != "content_filter"
+
+
 def finish_reason(reply: Message, max_tokens: int | None) -> str:
     """How the reply ended, as a chat completion says it: length, content_filter or stop."""
     if _cut_short(reply, max_tokens):
@@ -170,7 +179,7 @@ def response(
     status = status or _RESPONSE_STATUSES.get(reply.status, "completed")
     cut_short = _cut_short(reply, limit)
     filtered = reply.finish_reason == "content_filter"
-    if status == "completed" and (cut_short or filtered):
+    if (status == "completed" and cut_short) or (status in ("completed", "failed") and filtered):
         status = "incomplete"
     done = status != "in_progress"
     body: dict[str, Any] = {

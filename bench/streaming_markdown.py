@@ -4,7 +4,7 @@ For replies of several shapes, fed in frames of FRAME_CHARS characters (about
 what 10 frames a second carry from a fast model), prints the CPU time of
 
 - "once": rendering the whole reply one time (the floor: what the final frame costs);
-- "streaming": `rendering.StreamingMarkdown` fed every frame (complete blocks
+- "streaming": `rendering.streaming.StreamingMarkdown` fed every frame (complete blocks
   once, the open tail again at each frame);
 - "naive": rendering all the text so far at every frame (the quadratic way);
 
@@ -29,7 +29,8 @@ import django  # noqa: E402
 
 django.setup()
 
-from conversations.rendering import StreamingMarkdown, markdown_render  # noqa: E402
+from conversations.rendering.markdown import markdown_render  # noqa: E402
+from conversations.rendering.streaming import StreamingMarkdown  # noqa: E402
 
 FRAME_CHARS = 40
 REPEATS = 5

@@ -7,60 +7,14 @@ DATABASE_URL switches to PostgreSQL, REDIS_URL to the Redis channel layer.
 import os
 import tempfile
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from chatsite.environment import envbool, envdecimal, envfloat, envint, envlist
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def envbool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use true or false)")
-
-
-def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number") from None
-
-
-def envfloat(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
-
-
-def envdecimal(name: str, default: str) -> Decimal:
-    value = os.environ.get(name) or default
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
-
-
-def envlist(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return [item.strip() for item in value.split(",") if item.strip()]
-
 
 DEBUG = envbool("DJANGO_DEBUG", True)
 # The secret key: DJANGO_SECRET_KEY, else the file `make run` generates once

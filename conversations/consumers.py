@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
@@ -19,13 +18,13 @@ from django.http import Http404
 from django.utils.translation import gettext
 
 from chatsite.errors import database_busy_text
-from conversations import engine, frames, inputs, selectors, socket_guard
+from conversations import engine, frames, inputs, selectors, socket_actions, socket_guard
 from conversations.backends import UnknownModelError
 from conversations.backends.registry import models_encodings
 from conversations.context import PromptTooLongError
 from conversations.database import database_call
 from conversations.models import Conversation
-from conversations.rendering import StreamingMarkdown
+from conversations.rendering.streaming import StreamingMarkdown
 from conversations.tokens import encodings_preload
 
 logger = logging.getLogger("parley.consumers")
@@ -35,8 +34,6 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 # "Try again later": the page's socket (htmx's ws extension) reconnects after it.
 CLOSE_TRY_AGAIN = 1013
-# A page shows at most a few replies streaming (one per conversation, normally).
-SYNC_MAX_IDS = 20
 # Channels runs close_old_connections before every event, a hop to the one
 # thread shared by the whole process that every busy socket queued behind. It
 # tidies that thread's connection, which only the session and user lookup of a
@@ -157,40 +154,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not await self._session_valid():
             return
         try:
-            await self._handle(data)
+            action = socket_actions.action_parse(data)
+        except socket_actions.ActionError as exc:
+            logger.info("action refused on %s: %s", self.group, exc)
+            await self.send(text_data=frames.alert(str(exc)))
+            return
+        try:
+            await self._act(action)
         except Exception:
             # The socket stays open and usable; services change nothing half-way.
             logger.exception("frame failed on %s", self.group)
             await self.send(text_data=frames.alert(
                 gettext("That request could not be handled; nothing was changed.")
-            ))
-
-    async def _handle(self, data: dict) -> None:
-        action = data.get("action", "send")
-        if action == "stop":
-            await self._stop(data.get("message_id"))
-        elif action == "compare" or (action == "send" and data.get("compare_models")):
-            await self._compare(data.get("message"), data.get("compare_models"), data.get("blind"))
-        elif action == "stop_comparison":
-            await self._stop_comparison(data.get("comparison_id"))
-        elif action in ("keep", "vote"):
-            await self._comparison_act(action, data)
-        elif action == "send":
-            await self._send_message(data.get("message"))
-        elif action == "regenerate":
-            await self._regenerate(data.get("message_id"))
-        elif action == "edit":
-            await self._edit(data.get("message_id"), data.get("message"))
-        elif action == "continue":
-            await self._continue(data.get("message_id"))
-        elif action == "branch":
-            await self._branch(data.get("message_id"), data.get("step"))
-        elif action == "sync":
-            await self._sync(data.get("message_ids"))
-        else:
-            logger.info("unknown action %r on %s", str(action)[:40], self.group)
-            await self.send(text_data=frames.alert(
-                gettext("Unknown action: %(action)s") % {"action": str(action)[:40]}
             ))
 
     async def _session_valid(self, *, full: bool = False) -> bool:
@@ -218,58 +193,57 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.close(code=socket_guard.CLOSE_SESSION_ENDED)
         return False
 
-    async def _send_message(self, content: Any) -> None:
+    async def _act(self, action: socket_actions.Action) -> None:
+        """Do what a frame asked through the engine; say why if it was refused."""
+        conversation = self.conversation
         try:
-            await engine.reply_to_question(conversation=self.conversation, content=content)
+            match action:
+                case socket_actions.Send(content=content):
+                    await engine.reply_to_question(conversation=conversation, content=content)
+                    # Only the sender's composer is cleared; other views keep their drafts.
+                    await self.send(text_data=frames.composer_reset(conversation))
+                case socket_actions.Compare(content=content, model_ids=model_ids, blind=blind):
+                    await engine.reply_to_comparison(
+                        conversation=conversation, content=content, model_ids=model_ids, blind=blind
+                    )
+                    await self.send(text_data=frames.composer_reset(conversation))
+                case socket_actions.Stop(message_id=message_id):
+                    await engine.reply_stop(conversation=conversation, message_id=message_id)
+                case socket_actions.StopComparison(comparison_id=comparison_id):
+                    await engine.comparison_stop(
+                        conversation=conversation, comparison_id=comparison_id
+                    )
+                case socket_actions.Keep() | socket_actions.Vote():
+                    await self._comparison_act(action)
+                case socket_actions.Regenerate(message_id=message_id):
+                    await engine.reply_again(conversation=conversation, message_id=message_id)
+                case socket_actions.Continue(message_id=message_id):
+                    await engine.reply_continue(conversation=conversation, message_id=message_id)
+                case socket_actions.Edit(message_id=message_id, content=content):
+                    await engine.reply_to_edit(
+                        conversation=conversation, message_id=message_id, content=content
+                    )
+                case socket_actions.Branch(message_id=message_id, step=step):
+                    await engine.version_show(
+                        conversation=conversation, message_id=message_id, step=step
+                    )
+                case socket_actions.Sync(message_ids=message_ids):
+                    await self._sync(message_ids)
         except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
             await self._refuse(exc)
-            return
-        # Only the sender's composer is cleared; other views keep their drafts.
-        await self.send(text_data=frames.composer_reset(self.conversation))
 
-    async def _compare(self, content: Any, model_ids: Any, blind: Any) -> None:
-        # A form sends one checked box as a string, several as a list.
-        model_ids = [model_ids] if isinstance(model_ids, str) else model_ids
-        if not isinstance(model_ids, list):
-            model_ids = []
-        try:
-            await engine.reply_to_comparison(
-                conversation=self.conversation,
-                content=content,
-                model_ids=[str(model_id)[:100] for model_id in model_ids[:10]],
-                blind=blind in (True, "on", "true"),
-            )
-        except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
-            await self._refuse(exc)
-            return
-        await self.send(text_data=frames.composer_reset(self.conversation))
-
-    async def _stop_comparison(self, comparison_id: Any) -> None:
-        comparison_id = await self._message_id(comparison_id, gettext("Nothing to stop."))
-        if comparison_id is not None:
-            await engine.comparison_stop(
-                conversation=self.conversation, comparison_id=comparison_id
-            )
-
-    async def _comparison_act(self, action: str, data: dict) -> None:
+    async def _comparison_act(self, action: socket_actions.Keep | socket_actions.Vote) -> None:
         """Keep one answer of a comparison, or vote on a blind one."""
-        comparison_id = await self._message_id(
-            data.get("comparison_id"), gettext("No such comparison.")
-        )
-        if comparison_id is None:
-            return
         try:
             comparison = await database_call(selectors.comparison_get)(
-                conversation=self.conversation, comparison_id=comparison_id
+                conversation=self.conversation, comparison_id=action.comparison_id
             )
-            if action == "keep":
-                message_id = int(data.get("message_id"))
+            if isinstance(action, socket_actions.Keep):
+                message_id = int(action.message_id)
                 await engine.comparison_keep(comparison=comparison, message_id=message_id)
             else:
                 await engine.comparison_vote(
-                    comparison=comparison,
-                    voter=self.scope["user"],
-                    outcome=str(data.get("outcome", ""))[:20],
+                    comparison=comparison, voter=self.scope["user"], outcome=action.outcome
                 )
         except (TypeError, ValueError):
             await self.send(text_data=frames.alert(gettext("No such answer.")))
@@ -278,87 +252,26 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except ValidationError as exc:
             await self._refuse(exc)
 
-    async def _regenerate(self, message_id: Any) -> None:
-        message_id = await self._message_id(message_id, gettext("Nothing to write again."))
-        if message_id is None:
-            return
-        try:
-            await engine.reply_again(conversation=self.conversation, message_id=message_id)
-        except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
-            await self._refuse(exc)
-
-    async def _continue(self, message_id: Any) -> None:
-        message_id = await self._message_id(message_id, gettext("Nothing to continue."))
-        if message_id is None:
-            return
-        try:
-            await engine.reply_continue(conversation=self.conversation, message_id=message_id)
-        except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
-            await self._refuse(exc)
-
-    async def _edit(self, message_id: Any, content: Any) -> None:
-        message_id = await self._message_id(message_id, gettext("Nothing to edit."))
-        if message_id is None:
-            return
-        try:
-            await engine.reply_to_edit(
-                conversation=self.conversation, message_id=message_id, content=content
-            )
-        except (ValidationError, PromptTooLongError, UnknownModelError) as exc:
-            await self._refuse(exc)
-
-    async def _branch(self, message_id: Any, step: Any) -> None:
-        message_id = await self._message_id(message_id, gettext("No such version."))
-        if message_id is None:
-            return
-        # 1 or -1, as a number or as the text a form sends; anything else is refused below.
-        step = {"1": 1, "-1": -1}.get(step.strip() if isinstance(step, str) else repr(step), 0)
-        try:
-            await engine.version_show(
-                conversation=self.conversation, message_id=message_id, step=step
-            )
-        except ValidationError as exc:
-            await self._refuse(exc)
-
-    async def _sync(self, message_ids: Any) -> None:
+    async def _sync(self, message_ids: list[int]) -> None:
         """Draw whole the replies the page shows as streaming that have ended.
 
         The page names them when its socket opens: a reply that ended between
         the page being drawn (or the socket dropping) and the socket opening
         sent its end to no one, and would stay a spinner until a reload.
         """
-        if not isinstance(message_ids, list):
-            return
-        ids = []
-        for value in message_ids[:SYNC_MAX_IDS]:
-            if (message_id := inputs.id_parse(value)) is not None:
-                ids.append(message_id)
-        if not ids:
+        if not message_ids:
             return
         ended = await database_call(selectors.message_ended_ids)(
-            conversation=self.conversation, message_ids=ids
+            conversation=self.conversation, message_ids=message_ids
         )
         for message_id in ended:
             await self._show(self.watch.ended(message_id))
-
-    async def _message_id(self, value: Any, error: str) -> int | None:
-        """The message id a frame names, or None after telling the user `error`."""
-        message_id = inputs.id_parse(value)
-        if message_id is None:
-            await self.send(text_data=frames.alert(error))
-        return message_id
 
     async def _refuse(self, exc: Exception) -> None:
         """Say why a request was refused, in the page and in the log."""
         text = frames.refusal_text(exc)
         logger.info("request refused on %s: %s", self.group, text)
         await self.send(text_data=frames.alert(text))
-
-    async def _stop(self, message_id: Any) -> None:
-        message_id = await self._message_id(message_id, gettext("Nothing to stop."))
-        if message_id is None:
-            return
-        await engine.reply_stop(conversation=self.conversation, message_id=message_id)
 
     # Sessions ---------------------------------------------------------------
 

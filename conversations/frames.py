@@ -18,7 +18,7 @@ from conversations import selectors
 from conversations.backends import get_catalog
 from conversations.context import conversation_gauge
 from conversations.models import Conversation, Message
-from conversations.rendering import StreamingMarkdown, StreamUpdate
+from conversations.rendering.streaming import StreamingMarkdown, StreamUpdate
 
 PAGE = "conversations/conversation.html"
 

@@ -22,7 +22,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from conversations.models import Conversation, Message
-from conversations.rendering import markdown_text
+from conversations.rendering.markdown import html_text, message_html
 
 PAGE_SIZE = 20
 QUERY_MAX_CHARS = 200
@@ -163,9 +163,10 @@ class SearchResults(Sequence[SearchHit]):
 
 def _shown_text(message: Message) -> str:
     # An answer is shown rendered, so its snippet is its words without markdown's
-    # marks (`**zebra**` reads "zebra"); a question is shown as typed.
+    # marks (`**zebra**` reads "zebra"), read from the page's own rendering: the
+    # stored HTML, or the same bounded render. A question is shown as typed.
     if message.role == Message.Role.ASSISTANT:
-        return markdown_text(message.content)
+        return html_text(message_html(message))
     return message.content
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from conversations.models import Message
-from conversations.rendering import RENDER_VERSION, rendered_fields
+from conversations.rendering.markdown import RENDER_VERSION, rendered_fields
 
 
 def messages_html_store(*, messages: Iterable[Message]) -> None:

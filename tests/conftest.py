@@ -1,4 +1,6 @@
-"""Shared fixtures: named users, a fake OpenAI-compatible upstream and a catalog for it.
+"""Shared fixtures: named users, a fake OpenAI-compatible upstream and a catalog for it,
+the conversations that both the export and the import tests, or several admin
+test modules, start from, and the live Parley the API tests speak to.
 
 Only what leaves the project is faked: the model server is a real HTTP server
 (tests/fake_openai/) and the real `openai` client talks to it.
@@ -7,12 +9,20 @@ Only what leaves the project is faked: the model server is a real HTTP server
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from api_clients import EMBEDDED_ENTRY, api_worker
+from django.utils import timezone
 from fake_openai import FakeOpenAI
+from history import add_message, answer, at, message
 
+from api import services as api_services
+from conversations import services
 from conversations.backends.registry import _catalog_from
+from conversations.models import Conversation, Message
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -163,3 +173,136 @@ def alice(django_user_model):
 @pytest.fixture
 def bob(django_user_model):
     return django_user_model.objects.create_user(username="bob", password=PASSWORD)
+
+
+@pytest.fixture
+def chat(alice):
+    """A new conversation of alice's, on the default model."""
+    return services.conversation_create(owner=alice)
+
+
+# --- Conversations to export and import ---------------------------------------------------
+
+
+@pytest.fixture
+def alices_trip(alice) -> Conversation:
+    """A conversation with a retried answer, usage and costs, and an answer still streaming."""
+    conversation = services.conversation_create(owner=alice, system_prompt="Be a travel guide.")
+    services.conversation_rename(conversation=conversation, title="Trip to Busan")
+    add_message(
+        conversation=conversation, role="user", content="Where should I eat in Busan?"
+    )
+    add_message(
+        conversation=conversation,
+        role="assistant",
+        content="Try the",
+        status=Message.Status.ERROR,
+        error="The model server failed.",
+        model_id="fake",
+        off_branch=True,
+    )
+    add_message(
+        conversation=conversation,
+        role="assistant",
+        content="Try **Jagalchi** fish market.",
+        model_id="fake",
+        input_tokens=21,
+        output_tokens=9,
+        usage_estimated=True,
+        cost=Decimal("0.0000240"),
+        time_to_first_token_ms=120,
+        duration_ms=640,
+    )
+    add_message(conversation=conversation, role="user", content="And for dessert?")
+    add_message(
+        conversation=conversation,
+        role="assistant",
+        content="Bingsu, at",
+        status=Message.Status.STREAMING,
+        model_id="tiny",
+    )
+    return conversation
+
+
+@pytest.fixture
+def alices_other(alice) -> Conversation:
+    conversation = Conversation.objects.create(
+        owner=alice, title="Old model chat", model_id="tiny"
+    )
+    add_message(conversation=conversation, role="user", content="Hello?")
+    add_message(
+        conversation=conversation,
+        role="assistant",
+        content="Hi, I was stopped",
+        status=Message.Status.STOPPED,
+        model_id="tiny",
+        cost=Decimal("1.5"),
+    )
+    return conversation
+
+
+# --- The admin ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client_logged_in(client, django_user_model):
+    admin = django_user_model.objects.create_superuser(username="root", password="x-admin-pw-1")
+    client.force_login(admin)
+    return client
+
+
+@pytest.fixture
+def days():
+    today = timezone.localdate()
+    return today - timedelta(days=3), today - timedelta(days=2), today - timedelta(days=1)
+
+
+@pytest.fixture
+def usage(alice, bob, days):
+    """Answers with known figures over three days, and things the report must not count."""
+    d0, d1, d2 = days
+    alice_fake = Conversation.objects.create(owner=alice, title="a-fake", model_id="fake")
+    alice_tiny = Conversation.objects.create(owner=alice, title="a-tiny", model_id="tiny")
+    bob_chat = Conversation.objects.create(owner=bob, title="b", model_id="fake")
+
+    answer(alice_fake, when=at(d0), input_tokens=100, output_tokens=50, cost="0.0125")
+    answer(alice_fake, when=at(d1), input_tokens=200, output_tokens=80, cost="0.03")
+    answer(alice_fake, when=at(d1, 13), input_tokens=None, output_tokens=None, cost="0",
+           status="error")
+    answer(alice_tiny, when=at(d1, 23, 59, 59), input_tokens=10, output_tokens=5,
+           cost="0.00002")
+    answer(bob_chat, when=at(d0, 0), input_tokens=1000, output_tokens=400, cost="0.11")
+    answer(bob_chat, when=at(d2), input_tokens=7, output_tokens=3, cost="0.00001",
+           model_id="tiny")
+
+    # Not counted: a user message, and answers just outside the period.
+    message(alice_fake, "user", "hi", when=at(d1), input_tokens=999, output_tokens=999,
+            cost=Decimal("9"))
+    answer(alice_fake, when=at(d0) - timedelta(hours=12, seconds=1), input_tokens=5,
+           output_tokens=5, cost="1")
+    answer(bob_chat, when=at(d2 + timedelta(days=1), 0), input_tokens=5, output_tokens=5,
+           cost="2")
+    return alice_fake
+
+
+# --- The API tests' live Parley (tests/api_clients.py): one per test module ------------------
+
+
+@pytest.fixture(scope="module")
+def api_catalog(upstream_server, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("api") / "models.toml"
+    path.write_text(catalog_text(upstream_server.base_url) + EMBEDDED_ENTRY, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def parley(django_db_setup, api_catalog):
+    """A live Parley serving /v1, shared by the tests of a module."""
+    worker = api_worker(api_catalog)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def alice_key(alice) -> str:
+    return api_services.api_key_create(user=alice, name="alice's script")[1]

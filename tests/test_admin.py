@@ -17,13 +17,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:conversations_conversation_changelist")
 
 
-@pytest.fixture
-def admin_client_logged_in(client, django_user_model):
-    admin = django_user_model.objects.create_superuser(username="root", password="x-admin-pw-1")
-    client.force_login(admin)
-    return client
-
-
 def chat(owner, title: str, model_id: str = "fake", *messages: tuple[str, str, str]):
     conversation = Conversation.objects.create(owner=owner, title=title, model_id=model_id)
     for role, content, status in messages:

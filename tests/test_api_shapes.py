@@ -70,8 +70,14 @@ def test_a_reply_that_used_the_callers_max_tokens_is_length(reply_saved):
     assert _response(reply, limit=16)["incomplete_details"] == {"reason": "max_output_tokens"}
 
 
-def test_a_filtered_reply_says_content_filter(reply_saved):
-    reply = reply_saved(finish_reason="content_filter")
+def test_a_filtered_reply_says_content_filter_and_is_not_a_failure(reply_saved):
+    # Saved as the page shows it: an error saying the filter stopped the answer.
+    reply = reply_saved(
+        status=Message.Status.ERROR,
+        finish_reason="content_filter",
+        error="The model's content filter stopped this answer.",
+    )
+    assert not shapes.reply_failed(reply)
     assert shapes.finish_reason(reply, None) == "content_filter"
     body = _response(reply)
     assert body["status"] == "incomplete"
@@ -88,6 +94,7 @@ def test_a_stopped_or_interrupted_reply_is_incomplete_with_no_reason(reply_saved
 
 def test_a_failed_reply_is_a_failed_response_with_its_error(reply_saved):
     reply = reply_saved(status=Message.Status.ERROR, error="The model server is down.")
+    assert shapes.reply_failed(reply)
     body = _response(reply)
     assert body["status"] == "failed"
     assert body["error"] == {"code": "server_error", "message": "The model server is down."}

@@ -88,7 +88,9 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_front_doors_use_only_the_engines_public_names():
     graph = import_graph()
-    for front_door in ("conversations.consumers", "conversations.views", "api.views"):
+    doors = ("conversations.consumers", "conversations.views", "api.views")
+    # A front door split into a package is checked module by module.
+    for front_door in (name for name in graph if name.startswith(doors)):
         edges = graph[front_door]
         inside = sorted(name for name in edges if name.startswith("conversations.engine."))
         assert inside == [], f"{front_door} reaches into the engine: {inside}"
@@ -97,6 +99,7 @@ def test_front_doors_use_only_the_engines_public_names():
 def test_the_engine_does_not_depend_on_its_listeners_or_front_doors():
     graph = import_graph()
     engine = [name for name in graph if name.startswith("conversations.engine")]
-    above = {"conversations.titles", "conversations.consumers", "conversations.views"}
+    above = ("conversations.titles", "conversations.consumers", "conversations.views")
     for name in engine:
-        assert not graph[name] & above, f"{name} imports {graph[name] & above}"
+        imported = {edge for edge in graph[name] if edge.startswith(above)}
+        assert not imported, f"{name} imports {imported}"

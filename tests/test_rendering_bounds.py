@@ -10,15 +10,16 @@ import pytest
 from django.test import Client
 from history import add_message
 
-from conversations import rendering, services
+from conversations import services
 from conversations.backends import get_model
 from conversations.models import Message
-from conversations.rendering import (
-    MATH_MAX_FORMULAS,
+from conversations.rendering.markdown import (
     RENDER_MAX_CHARS,
     RENDER_VERSION,
     markdown_render,
+    plain_text_render,
 )
+from conversations.rendering.mathml import MATH_MAX_FORMULAS
 
 FRACTION = "$\\frac{a}{b}$ "
 
@@ -66,7 +67,7 @@ def test_markdown_with_too_many_nodes_becomes_plain_text():
 
 
 def test_plain_text_is_escaped():
-    html = rendering.plain_text_render("<script>alert(1)</script>\n\nnext")
+    html = plain_text_render("<script>alert(1)</script>\n\nnext")
 
     assert html == (
         '<p class="plain-text">&lt;script&gt;alert(1)&lt;/script&gt;</p>\n'

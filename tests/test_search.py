@@ -10,6 +10,7 @@ from history import add_message
 
 from conversations import services
 from conversations.models import Conversation, Message
+from conversations.rendering import mathml
 from conversations.search import text_highlight
 
 pytestmark = pytest.mark.django_db
@@ -218,3 +219,38 @@ def test_only_the_branch_shown_is_searched(client, alice):
 
     assert hit_count(search_as(client, alice, "Jeju")) == 0
     assert hit_count(search_as(client, alice, "Busan")) == 1
+
+
+# An answer's snippet is read from its rendering: bounded as the message is ---------------
+
+FRACTION = "$\\frac{a}{b}$ "
+
+
+def test_two_megabytes_of_fractions_are_searched_as_plain_text_converting_no_formula(
+    client, alice, monkeypatch
+):
+    converted = []
+    convert = mathml.latex_to_mathml
+
+    def counted(latex: str, *, display: bool) -> str:
+        converted.append(latex)
+        return convert(latex, display=display)
+
+    monkeypatch.setattr(mathml, "latex_to_mathml", counted)
+    chat(alice, "Fractions", "Fractions?", "needle " + FRACTION * (2_000_000 // len(FRACTION)))
+
+    snippet = search_as(client, alice, "needle").context["results"][0].snippet
+
+    # Past the size bound the page shows the text as written; so does the snippet.
+    assert converted == []
+    assert snippet.startswith("<mark>needle</mark> $\\frac{a}{b}$ $\\frac{a}{b}$")
+    assert len(snippet) < 300
+
+
+def test_markdown_with_too_many_nodes_is_searched_as_plain_text(client, alice):
+    chat(alice, "List", "A list?", "needle\n" + "- *a*\n" * 10_000)  # ~80,000 markdown nodes
+
+    snippet = search_as(client, alice, "needle").context["results"][0].snippet
+
+    assert snippet.startswith("<mark>needle</mark> - *a* - *a*")
+    assert len(snippet) < 300

@@ -8,7 +8,8 @@ import pytest
 from streaming import StreamedBody
 
 from conversations import frames
-from conversations.rendering import TAIL_MAX_CHARS, StreamingMarkdown, markdown_render
+from conversations.rendering.markdown import markdown_render
+from conversations.rendering.streaming import TAIL_MAX_CHARS, StreamingMarkdown
 
 REPLIES = {
     "fence": (

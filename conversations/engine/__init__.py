@@ -2,8 +2,9 @@
 
 Front doors (the page's websocket today; an HTTP stream or a comparison next)
 call only these names. Inside: `delivery` (groups, inboxes, publishing),
-`runner` (one detached task per reply), `checkpoints` (partial texts saved,
-interrupted at exit), `watch` (ordering for a view), `turns` (the entry points).
+`runner` (one detached task per reply), `control` (stop and snapshot requests
+from other processes), `checkpoints` (partial texts saved, interrupted at
+exit), `watch` (ordering for a view), `turns` (the entry points).
 """
 
 from conversations.engine.checkpoints import replies_interrupt_all, replies_interrupt_stale

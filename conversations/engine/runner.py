@@ -4,7 +4,7 @@ A reply keeps streaming when whoever asked for it goes away (a browser that
 closes or reloads). The task publishes coalesced chunks with sequence numbers,
 checkpoints the partial text (checkpoints.py), and saves the final text, usage,
 cost, timings and status when it ends. Any view of the conversation can attach
-(watch.py) and any worker can stop it through the layer.
+(watch.py) and any worker can stop it through the layer (control.py).
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from conversations import services
 from conversations.backends import BackendError, Finish, ModelConfig, Queued, Usage, get_backend
 from conversations.database import database_call
 from conversations.engine.checkpoints import checkpointer_ensure
+from conversations.engine.control import control_close, control_join, control_listen
 from conversations.engine.delivery import (
     chunk_group,
-    control_group,
     conversation_group,
     conversation_publish,
     deliver_here,
     layer_is_shared,
 )
-from conversations.engine.state import Reply, Snapshot, running
+from conversations.engine.state import Reply, running
 from conversations.models import Conversation, Message
 from conversations.outcomes import reply_outcome
 
@@ -84,7 +84,7 @@ async def reply_start(
         reply.saved_parts = 1
     running[reply.message_id] = reply
     checkpointer_ensure()
-    await _control_join(reply)
+    await control_join(reply)
     messages = [turn.user_message, turn.assistant_message]
     event = {
         "type": "turn.started",
@@ -116,7 +116,7 @@ async def replies_start(
         reply = Reply(message_id=turn.assistant_message.id, group=group, loop=loop)
         running[reply.message_id] = reply
         replies.append(reply)
-        await _control_join(reply)
+        await control_join(reply)
     checkpointer_ensure()
     await conversation_publish(group, event)
     for reply, turn in zip(replies, turns, strict=True):
@@ -137,94 +137,6 @@ def _launch(reply: Reply, turn: services.Turn) -> None:
         context=contextvars.Context(),
     )
     reply.task.add_done_callback(lambda _task: running.pop(reply.message_id, None))
-
-
-async def reply_cancel(*, message_id: int) -> None:
-    """Ask the reply to stop, wherever it runs; the text so far is kept."""
-    reply = running.get(message_id)
-    if reply is not None:
-        _cancel(reply)
-        return
-    await get_channel_layer().group_send(control_group(message_id), {"type": "generation.stop"})
-
-
-async def reply_snapshot_request(*, message_id: int, reply_channel: str) -> Snapshot | None:
-    """Get the text so far of a running reply: at once if it runs in this process,
-    else the process running it sends a "generation.snapshot" event to `reply_channel`.
-    """
-    reply = running.get(message_id)
-    if reply is not None:
-        return reply.snapshot()
-    await get_channel_layer().group_send(
-        control_group(message_id),
-        {"type": "generation.snapshot_request", "reply_channel": reply_channel},
-    )
-    return None
-
-
-def _cancel(reply: Reply) -> None:
-    reply.stop_requested = True
-    if reply.task is not None:
-        reply.task.cancel()
-
-
-async def _control_join(reply: Reply) -> None:
-    """Join the reply's control group before its turn is announced.
-
-    A view in another process that sees the announcement asks this group for a
-    snapshot at once: joined later, that request would reach no one and the
-    view would show nothing until the reply ended. Only another process needs
-    the layer to stop a reply or get its text: with an unshared layer, this
-    process's views find the reply in `running`.
-    """
-    layer = get_channel_layer()
-    if layer_is_shared(layer):
-        reply.control_channel = await layer.new_channel()
-        await layer.group_add(control_group(reply.message_id), reply.control_channel)
-
-
-async def _listen_for_control(reply: Reply, channel: str) -> None:
-    """Answer other workers: stop this reply, or send them its text so far.
-
-    Ends on a "generation.control_close" message, never by cancellation:
-    channels-redis can lose other channels' messages when a receive() is
-    cancelled (it shares one blocking pop per process).
-    """
-    layer = get_channel_layer()
-    group = control_group(reply.message_id)
-    try:
-        while True:
-            event = await layer.receive(channel)
-            kind = event.get("type")
-            if kind == "generation.control_close":
-                return
-            if kind == "generation.stop":
-                _cancel(reply)
-            elif kind == "generation.snapshot_request":
-                # The asking view joined the chunk group before asking: every
-                # chunk after this snapshot reaches it.
-                reply.remote_views = True
-                snapshot = reply.snapshot()
-                await layer.send(
-                    event["reply_channel"],
-                    {
-                        "type": "generation.snapshot",
-                        "message_id": snapshot.message_id,
-                        "text": snapshot.text,
-                        "seq": snapshot.seq,
-                    },
-                )
-    finally:
-        await layer.group_discard(group, channel)
-
-
-async def _stop_listening(listener: asyncio.Task, channel: str) -> None:
-    await get_channel_layer().send(channel, {"type": "generation.control_close"})
-    try:
-        await asyncio.wait_for(asyncio.shield(listener), timeout=10)
-    except TimeoutError:
-        logger.warning("control listener did not close; cancelling it")
-        listener.cancel()
 
 
 class _Publisher:
@@ -297,7 +209,7 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
     publisher = _Publisher(reply)
     control_listener = None
     if (control_channel := reply.control_channel) is not None:
-        control_listener = asyncio.create_task(_listen_for_control(reply, control_channel))
+        control_listener = asyncio.create_task(control_listen(reply, control_channel))
     started = time.monotonic()
     first_token_at: float | None = None
     usage: Usage | None = None
@@ -394,7 +306,7 @@ async def _run(reply: Reply, turn: services.Turn, *, language: str | None) -> No
             reply.group, event, here={**event, "message": _finished(turn, saved)}
         )
         if control_listener is not None:
-            await _stop_listening(control_listener, control_channel)
+            await control_close(control_listener, control_channel)
         outcome = ReplyOutcome(
             message_id=reply.message_id,
             group=reply.group,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from conversations import selectors, services
 from conversations.database import database_call
+from conversations.engine.control import reply_cancel
 from conversations.engine.delivery import conversation_group, conversation_publish
-from conversations.engine.runner import reply_cancel, reply_start
+from conversations.engine.runner import reply_start
 from conversations.engine.state import running
 from conversations.models import Conversation
 

@@ -20,6 +20,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from conversations import selectors, services
 from conversations.database import database_call
 from conversations.engine.checkpoints import STALE_AFTER
+from conversations.engine.control import reply_snapshot_request
 from conversations.engine.delivery import (
     chunk_group,
     conversation_group,
@@ -28,7 +29,6 @@ from conversations.engine.delivery import (
     layer_is_shared,
     published_here,
 )
-from conversations.engine.runner import reply_snapshot_request
 from conversations.engine.state import reply_snapshot
 from conversations.models import Conversation, Message
 

@@ -4,6 +4,7 @@ Split by subdomain; every public name is here too, so callers write
 `services.<entity>_<action>` whatever module holds it.
 """
 
+from conversations.services.branches import branch_switch
 from conversations.services.comparisons import (
     BLIND_LABELS,
     COMPARE_MAX_MODELS,
@@ -67,7 +68,6 @@ from conversations.services.titles import (
 )
 from conversations.services.turns import (
     Turn,
-    branch_switch,
     message_validate,
     turn_continue,
     turn_edit,

@@ -21,15 +21,9 @@ from conversations.backends import ModelConfig, get_catalog, get_model
 from conversations.context import window_build
 from conversations.models import Comparison, ComparisonVote, Conversation, Message, UsageRecord
 from conversations.quotas import quota_check
+from conversations.services.branches import _branch_leaf_when_idle, _lock
 from conversations.services.conversations import require_usable
-from conversations.services.turns import (
-    Turn,
-    _branch_leaf_when_idle,
-    _lock,
-    _turn_create,
-    message_validate,
-    reply_create,
-)
+from conversations.services.turns import Turn, _turn_create, message_validate, reply_create
 
 # Hangul syllables, jamo and compatibility jamo.
 _HANGUL = (("\uac00", "\ud7a3"), ("\u1100", "\u11ff"), ("\u3130", "\u318f"))

@@ -11,7 +11,7 @@ from django.utils import timezone
 from conversations.backends import ModelConfig, Usage
 from conversations.counters import counter_for
 from conversations.models import Conversation, Message, UsageRecord
-from conversations.rendering import rendered_fields
+from conversations.rendering.markdown import rendered_fields
 from conversations.services.ledger import cost_compute, usage_record_close
 
 CHECKPOINT_BATCH = 200

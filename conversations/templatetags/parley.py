@@ -5,7 +5,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from conversations import frames
 from conversations.backends import UnknownModelError, get_model
-from conversations.rendering import StreamingMarkdown, markdown_render, message_html
+from conversations.rendering.markdown import markdown_render, message_html
+from conversations.rendering.streaming import StreamingMarkdown
 
 register = template.Library()
 

@@ -1,37 +1,31 @@
-"""Export conversations as Markdown or JSON, and import that JSON back.
+"""Import a Parley JSON export as new conversations of its uploader.
 
-The JSON format is one shape for one conversation or all of them:
-{"format": "parley.conversations.v1", "exported_at": ..., "conversations": [...]}.
 An import is checked whole before anything is written and saved in one
 transaction: a file with one bad field imports nothing.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from conversations.backends import get_catalog
-from conversations.inputs import json_strict_loads, text_check
+from conversations.exports.json_export import FORMAT
+from conversations.inputs import text_check
 from conversations.models import COST_QUANTUM, Conversation, Message
-from conversations.rendering import rendered_fields
-from conversations.selectors import conversation_list_for_user, message_list
+from conversations.rendering.markdown import rendered_fields
+from conversations.selectors import message_list
 
-FORMAT = "parley.conversations.v1"
-IMPORT_MAX_BYTES = 10 * 1024 * 1024
 # Per import: conversations, messages in all, characters of one message (a
-# message is rendered once when imported; see rendering.RENDER_MAX_CHARS).
+# message is rendered once when imported; see rendering.markdown.RENDER_MAX_CHARS).
 IMPORT_MAX_CONVERSATIONS = 500
 IMPORT_MAX_MESSAGES = 20_000
 IMPORT_MAX_MESSAGE_CHARS = 100_000
@@ -44,167 +38,6 @@ _MODEL_ID_MAX = Conversation._meta.get_field("model_id").max_length
 _COST_MAX_DIGITS = Message._meta.get_field("cost").max_digits
 # PositiveIntegerField fits a signed 32-bit integer on every database.
 _INT_MAX = 2_147_483_647
-
-
-# --- Export -------------------------------------------------------------------
-
-
-def conversation_list_for_export(*, user: AbstractBaseUser) -> QuerySet[Conversation]:
-    """List the user's conversations with their messages in order, oldest first."""
-    return (
-        conversation_list_for_user(user=user)
-        .order_by("created_at", "id")
-        .prefetch_related(Prefetch("messages", queryset=Message.objects.order_by("id")))
-    )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _message_json(message: Message, positions: dict[int, int]) -> dict[str, Any]:
-    return {
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "error": message.error,
-        "model_id": message.model_id,
-        "input_tokens": message.input_tokens,
-        "output_tokens": message.output_tokens,
-        "usage_estimated": message.usage_estimated,
-        "cost": str(message.cost),
-        "time_to_first_token_ms": message.time_to_first_token_ms,
-        "duration_ms": message.duration_ms,
-        # Messages form a tree: the position (in this list) of the message this
-        # one follows; alternatives share a parent. `off_branch` marks those not
-        # on the branch shown.
-        "parent": positions.get(message.parent_id) if message.parent_id else None,
-        "off_branch": message.off_branch,
-        "created_at": _iso(message.created_at),
-    }
-
-
-def _conversation_json(conversation: Conversation, *, with_owner: bool) -> dict[str, Any]:
-    messages = list(conversation.messages.all())
-    positions = {message.pk: index for index, message in enumerate(messages)}
-    # Admins' exports say whose conversation it was; import ignores these fields.
-    owner = (
-        {"public_id": str(conversation.public_id), "owner": conversation.owner.get_username()}
-        if with_owner
-        else {}
-    )
-    return {
-        **owner,
-        "title": conversation.title,
-        "model_id": conversation.model_id,
-        "system_prompt": conversation.system_prompt,
-        "created_at": _iso(conversation.created_at),
-        "updated_at": _iso(conversation.updated_at),
-        "messages": [_message_json(message, positions) for message in messages],
-    }
-
-
-def _document(conversations, *, with_owner: bool = False) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "exported_at": timezone.now().isoformat(),
-        "conversations": [_conversation_json(c, with_owner=with_owner) for c in conversations],
-    }
-
-
-def conversations_export_for_admin(*, conversations: QuerySet[Conversation]) -> dict[str, Any]:
-    """Export any conversations (an admin's selection), with their owners, as one document."""
-    rows = conversations.select_related("owner").prefetch_related(
-        Prefetch("messages", queryset=Message.objects.order_by("id"))
-    )
-    return _document(rows, with_owner=True)
-
-
-def conversation_export_json(*, conversation: Conversation) -> dict[str, Any]:
-    """Export one conversation, every message included, as a JSON-ready document."""
-    return _document([conversation])
-
-
-def conversations_export_json(*, user: AbstractBaseUser) -> dict[str, Any]:
-    """Export all of the user's conversations as one JSON-ready document."""
-    return _document(conversation_list_for_export(user=user))
-
-
-def conversation_export_markdown(*, conversation: Conversation) -> str:
-    """Export one conversation as a readable Markdown transcript, in the reader's language."""
-    lines = [f"# {conversation}", ""]
-    lines.append(_("- Model: %(model)s") % {"model": conversation.model_id})
-    lines.append(_("- Created: %(when)s") % {"when": _iso(conversation.created_at)})
-    lines.append(_("- Updated: %(when)s") % {"when": _iso(conversation.updated_at)})
-    lines.append(_("- Exported: %(when)s") % {"when": timezone.now().isoformat()})
-    lines.append("")
-    if conversation.system_prompt:
-        lines += [_("## System prompt"), "", conversation.system_prompt, ""]
-    hidden = conversation.messages.filter(off_branch=True).count()
-    if hidden:
-        lines += [
-            ngettext(
-                "_The branch shown; %(count)s message of other versions (edits, "
-                "regenerated answers) is in the JSON export._",
-                "_The branch shown; %(count)s messages of other versions (edits, "
-                "regenerated answers) are in the JSON export._",
-                hidden,
-            )
-            % {"count": hidden},
-            "",
-        ]
-    for message in message_list(conversation=conversation):
-        heading = f"## {message.get_role_display().capitalize()}"
-        if message.role == Message.Role.ASSISTANT and message.model_id:
-            heading += f" ({message.model_id})"
-        lines += [heading, "", message.content or _("_(no text)_"), ""]
-        notes = []
-        if message.status != Message.Status.COMPLETE:
-            notes.append(_("status: %(status)s") % {"status": message.get_status_display()})
-        if message.error:
-            notes.append(_("error: %(error)s") % {"error": message.error})
-        if message.input_tokens is not None or message.output_tokens is not None:
-            counts = {"input": message.input_tokens or 0, "output": message.output_tokens or 0}
-            if message.usage_estimated:
-                notes.append(_("tokens: %(input)s in, %(output)s out (estimated)") % counts)
-            else:
-                notes.append(_("tokens: %(input)s in, %(output)s out") % counts)
-        if message.cost:
-            notes.append(_("cost: $%(cost)s") % {"cost": f"{message.cost.normalize():f}"})
-        if notes:
-            lines += [f"_{'; '.join(notes)}_", ""]
-    return "\n".join(lines)
-
-
-def export_filename(*, title: str, extension: str, day: date | None = None) -> str:
-    """A download name: the slugified title and the date, e.g. trip-to-busan-2025-05-01.md."""
-    day = day or timezone.localdate()
-    slug = slugify(title)[:60].strip("-") or "conversation"
-    return f"{slug}-{day.isoformat()}.{extension}"
-
-
-# --- Import -------------------------------------------------------------------
-
-
-def export_file_parse(*, raw: bytes) -> Any:
-    """Decode an uploaded export file, or raise ValidationError saying why it cannot be read."""
-    if len(raw) > IMPORT_MAX_BYTES:
-        raise ValidationError(
-            _("The file is %(size)s bytes; the limit is %(limit)s bytes.")
-            % {"size": f"{len(raw):,}", "limit": f"{IMPORT_MAX_BYTES:,}"}
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationError(
-            _("The file is not UTF-8 text; upload a Parley JSON export.")
-        ) from None
-    try:
-        return json_strict_loads(text)
-    except ValueError as exc:
-        raise ValidationError(
-            _("The file is not valid JSON: %(problem)s.") % {"problem": exc}
-        ) from None
 
 
 class _Fields:
