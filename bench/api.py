@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import openai
-from servers import Server, Upstream, database_script, prepare_database, server_env
+from harness import Server, Upstream, database_script, prepare_database, server_env
 from waves import direct_wave, run_wave
 
 

@@ -33,7 +33,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from servers import (
+from harness import (
     DatabaseWatch,
     Server,
     Upstream,

@@ -17,6 +17,7 @@ import pytest
 from api_clients import EMBEDDED_ENTRY, api_worker
 from django.utils import timezone
 from fake_openai import FakeOpenAI
+from fake_openai.catalog import catalog_text
 from history import add_message, answer, at, message
 
 from api import services as api_services
@@ -58,67 +59,6 @@ def upstream(upstream_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
     upstream_server.reset()
     yield upstream_server
     upstream_server.reset()
-
-
-def catalog_text(base_url: str) -> str:
-    return f"""
-[[models]]
-id = "fake"
-label = "Fake model"
-backend = "openai"
-upstream = "fake-model"
-base_url = "{base_url}"
-context_window = 4096
-max_output_tokens = 512
-encoding = "cl100k_base"
-tokenizer = "tiktoken"
-price_input_per_1k = "0.0005"
-price_output_per_1k = "0.0015"
-default = true
-
-[[models]]
-id = "tiny"
-label = "Tiny window model"
-backend = "openai"
-upstream = "fake-model"
-base_url = "{base_url}"
-context_window = 120
-max_output_tokens = 40
-encoding = "cl100k_base"
-tokenizer = "tiktoken"
-price_input_per_1k = "0.001"
-price_output_per_1k = "0.002"
-writes_titles = false
-
-[[models]]
-id = "keyed"
-label = "Model needing a key"
-backend = "openai"
-upstream = "fake-model"
-base_url = "{base_url}"
-api_key_env = "PARLEY_TEST_UNSET_KEY"
-context_window = 4096
-max_output_tokens = 512
-
-# A second model of its own for comparisons: the fake upstream answers it by its
-# upstream name, at its own speed (FakeOpenAI.model_delays / model_tokens).
-[[models]]
-id = "fake-b"
-label = "Second fake model"
-backend = "openai"
-upstream = "fake-model-b"
-base_url = "{base_url}"
-context_window = 2048
-max_output_tokens = 256
-encoding = "cl100k_base"
-price_input_per_1k = "0.001"
-price_output_per_1k = "0.004"
-writes_titles = false
-
-[[presets]]
-name = "Pirate"
-system_prompt = "Talk like a pirate."
-"""
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ the path prints its base URL, then serves until killed.
 
 Modules: ``server`` (``FakeOpenAI``: settings, lifecycle, recorded requests),
 ``handler`` (HTTP: connections, bodies, routing), ``chat`` (chat completions,
-whole or streamed, and their failures), ``bodies`` (the JSON bodies sent).
+whole or streamed, and their failures), ``bodies`` (the JSON bodies sent),
+``catalog`` (a models.toml naming the fake's models, for the suite and bench/).
 """
 
 from .server import FakeOpenAI

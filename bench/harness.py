@@ -1,4 +1,4 @@
-"""The servers a bench runs and what it reads from them, for bench/load.py and bench/api.py.
+"""What a bench runs and reads, for bench/load.py and bench/api.py: its servers and database.
 
 The fake upstream of the tests in its own process; the database the Parley
 server uses (SQLite, or PostgreSQL + Redis); the Parley server itself (one
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import psutil  # noqa: E402
-from conftest import catalog_text  # noqa: E402
+from fake_openai.catalog import catalog_text  # noqa: E402
 
 from chatsite.serve import daphne_connect_timeout  # noqa: E402
 
