@@ -99,7 +99,31 @@ def test_front_doors_use_only_the_engines_public_names():
 def test_the_engine_does_not_depend_on_its_listeners_or_front_doors():
     graph = import_graph()
     engine = [name for name in graph if name.startswith("conversations.engine")]
-    above = ("conversations.titles", "conversations.consumers", "conversations.views")
+    above = (
+        "conversations.titles",
+        "conversations.memory",
+        "conversations.background_requests",
+        "conversations.consumers",
+        "conversations.views",
+    )
     for name in engine:
         imported = {edge for edge in graph[name] if edge.startswith(above)}
         assert not imported, f"{name} imports {imported}"
+
+
+# A module is read in one sitting: past this many lines it holds more than one
+# idea and is split by idea (a package with a module per idea), not squeezed.
+MODULE_MAX_LINES = 400
+SOURCE_FOLDERS = (*PACKAGES, "tests", "bench", "scripts")
+
+
+def test_no_module_is_longer_than_one_sitting():
+    too_long = {}
+    for folder in SOURCE_FOLDERS:
+        for path in (ROOT / folder).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            if lines > MODULE_MAX_LINES:
+                too_long[str(path.relative_to(ROOT))] = lines
+    assert too_long == {}, f"split these by idea (over {MODULE_MAX_LINES} lines): {too_long}"

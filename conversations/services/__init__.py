@@ -29,6 +29,8 @@ from conversations.services.conversations import (
     require_usable,
 )
 from conversations.services.ledger import (
+    BackgroundRequest,
+    background_request_close,
     cost_compute,
     usage_record_close,
     usage_record_close_with,
@@ -77,6 +79,7 @@ from conversations.services.turns import (
 
 __all__ = [
     "BLIND_LABELS",
+    "BackgroundRequest",
     "COMPARE_MAX_MODELS",
     "COMPARE_MIN_MODELS",
     "ComparisonTurn",
@@ -106,6 +109,7 @@ __all__ = [
     "conversation_summary_edit",
     "conversation_summary_from_model",
     "conversation_title_from_model",
+    "background_request_close",
     "cost_compute",
     "message_finish",
     "message_validate",

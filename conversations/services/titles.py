@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils.text import Truncator
 
 from conversations.backends import Usage, get_catalog
-from conversations.counters import counter_named
+from conversations.counters import counter_for
 from conversations.models import Conversation, Message, UsageRecord
 from conversations.quotas import QuotaExceededError, quota_check
 from conversations.services.conversations import TITLE_LENGTH
@@ -17,7 +17,6 @@ from conversations.services.ledger import (
     background_request_close,
     usage_record_open,
 )
-from conversations.tokens import encoding_resolved_name
 
 TITLE_EXCERPT_CHARS = 1_500
 TITLE_INSTRUCTIONS = (
@@ -81,9 +80,10 @@ def title_request(*, message_id: int) -> TitleRequest | None:
 
 
 def title_request_close(*, request: TitleRequest, usage: Usage | None, reply: str) -> None:
-    """Record what a title request used: the upstream's usage, else its OpenAI-encoding count."""
-    counter = counter_named(encoding_resolved_name(request.model.encoding))
-    background_request_close(request=request, usage=usage, reply=reply, counter=counter)
+    """Record what a title request used: the upstream's usage, else the model's own count."""
+    background_request_close(
+        request=request, usage=usage, reply=reply, counter=counter_for(request.model)
+    )
 
 
 def title_clean(text: str) -> str:
