@@ -158,13 +158,16 @@
   });
   // Redrawing the branch (another version chosen) keeps the reader's place.
   // Focus stays on the version buttons that were used (the same versions of the
-  // same message, now showing another one).
+  // same message, now showing another one), also when a reply's last frame
+  // redraws the message whose version buttons have the focus.
   var keptScroll = null, keptFocus = null;
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
-    if (!event.detail.target || event.detail.target.id !== "messages") return;
-    keptScroll = messages().scrollTop;
+    var target = event.detail.target;
+    if (!target) return;
+    if (target.id === "messages") keptScroll = messages().scrollTop;
     var active = document.activeElement;
-    var versions = active && active.closest ? active.closest("[data-versions-of]") : null;
+    if (!active || !target.contains(active)) return;
+    var versions = active.closest ? active.closest("[data-versions-of]") : null;
     keptFocus = versions
       ? {of: versions.getAttribute("data-versions-of"), label: active.getAttribute("aria-label")}
       : null;

@@ -33,6 +33,10 @@ class AccessibilityInTheBrowserTests(BrowserTestCase):
         self.wait_until_answered(1)
         self.upstream.tokens = ["Second ", "version."]
         page.get_by_role("button", name="↻ Regenerate").click()
+        # The first answer still looks finished until the new version's first
+        # frame: wait for the new version's end, not for what was there before.
+        answer = page.locator(".message--assistant .message-body.markdown:not(.is-streaming)")
+        expect(answer).to_have_text("Second version.")
         self.wait_until_answered(1)
         expect(page.locator(".alternatives-position")).to_have_text("2 / 2")
 
