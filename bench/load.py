@@ -45,7 +45,13 @@ from harness import (
 from waves import direct_wave, run_wave
 from websockets.asyncio.client import connect as ws_connect
 
-DELTA = re.compile(r'hx-swap-oob="beforeend:#msg-\d+-body"')
+# A chunk's frame (frames.body_update): blocks it completed, the open tail
+# redrawn, or its text added at the tail's end. Not the turn's first frame,
+# whose empty tail is drawn inside the new message, without hx-swap-oob.
+DELTA = re.compile(
+    r'hx-swap-oob="beforeend:#msg-\d+-(?:done|end)"'
+    r'|id="msg-\d+-tail" class="stream-tail" hx-swap-oob="true"'
+)
 DONE = re.compile(r'class="message message--assistant is-(complete|stopped|error|interrupted)')
 
 
