@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from api_clients import api_worker, client_for
 from servers import free_port
 from sockets import (
     connect,
@@ -30,6 +31,7 @@ from sockets import (
     send_message,
 )
 
+from api import services as api_services
 from conversations.backends.openai_compat import ServerTokenCounter
 from conversations.backends.registry import catalog_parse
 from conversations.counters import SAMPLES, counter_for, counters_forget
@@ -228,3 +230,33 @@ def test_our_token_counts_equal_the_servers(llama_server, settings, tmp_path):
     for sample in SAMPLES.values():
         assert embedded.text(sample) == server(sample)
     assert server.root + "/extras/tokenize" == llama_server[: -len("/v1")] + "/extras/tokenize"
+
+
+@pytest.fixture(scope="module")
+def parley_on_llama_server(django_db_setup, llama_server, tmp_path_factory):
+    """A live Parley serving /v1 whose catalog's model is this server, 6 tokens an answer."""
+    path = tmp_path_factory.mktemp("real-api") / "models.toml"
+    path.write_text(CATALOG.format(base_url=llama_server, max_output_tokens=6), encoding="utf-8")
+    worker = api_worker(path)
+    yield worker
+    worker.stop()
+
+
+def test_the_api_says_the_servers_cut_answer_is_length_and_incomplete(
+    parley_on_llama_server, alice
+):
+    key = api_services.api_key_create(user=alice, name="alice's script")[1]
+    client = client_for(parley_on_llama_server, key)
+    question = "Write a long poem about the sea."
+
+    # No max_tokens from the caller: the catalog's 6 tokens cut the answer.
+    completion = client.chat.completions.create(
+        model="llama-server", messages=[{"role": "user", "content": question}]
+    )
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.choices[0].message.content
+    response = client.responses.create(model="llama-server", input=question)
+    assert response.status == "incomplete" and response.output_text
+    assert response.incomplete_details.reason == "max_output_tokens"
+    saved = Message.objects.get(pk=int(response.id.removeprefix("resp_")))
+    assert (saved.status, saved.finish_reason) == (Message.Status.CUT, "length")
