@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from conversations.backends import BackendError, Usage, get_backend
 from conversations.database import database_call
-from conversations.services.ledger import BackgroundRequest
+from conversations.services.ledger import BackgroundRequest, background_request_close
 
 # Running background tasks, kept referenced until they end (the loop keeps
 # only weak references).
@@ -35,14 +35,13 @@ async def background_request_text(
     request: BackgroundRequest,
     max_tokens: int,
     timeout_seconds: float,
-    close: Callable[..., None],
     logger: logging.Logger,
     description: str,
 ) -> str | None:
     """Stream `request` from its model and return the text; None when it failed (logged).
 
-    The ledger row is closed either way by `close(request=, usage=, reply=)`,
-    the request's own service, with the upstream's usage and the text received.
+    The ledger row is closed either way (`background_request_close`), with the
+    upstream's usage and the text received.
     """
     parts: list[str] = []
     usage: Usage | None = None
@@ -62,5 +61,7 @@ async def background_request_text(
         logger.exception("%s failed", description)
         return None
     finally:
-        await database_call(close)(request=request, usage=usage, reply="".join(parts))
+        await database_call(background_request_close)(
+            request=request, usage=usage, reply="".join(parts)
+        )
     return "".join(parts)

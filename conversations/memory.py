@@ -34,7 +34,6 @@ async def summary_update(*, message_id: int, group: str) -> bool:
         request=request,
         max_tokens=services.SUMMARY_MAX_TOKENS,
         timeout_seconds=SUMMARY_TIMEOUT_SECONDS,
-        close=services.summary_request_close,
         logger=logger,
         description=f"summary after answer {message_id}",
     )

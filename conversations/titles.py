@@ -46,7 +46,6 @@ async def title_write(*, message_id: int, group: str) -> bool:
         request=request,
         max_tokens=TITLE_MAX_TOKENS,
         timeout_seconds=TITLE_TIMEOUT_SECONDS,
-        close=services.title_request_close,
         logger=logger,
         description=f"title for answer {message_id}",
     )

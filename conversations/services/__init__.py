@@ -44,7 +44,6 @@ from conversations.services.memory import (
     conversation_summary_edit,
     conversation_summary_from_model,
     summary_request,
-    summary_request_close,
 )
 from conversations.services.replies import (
     CHECKPOINT_BATCH,
@@ -66,7 +65,6 @@ from conversations.services.titles import (
     conversation_title_from_model,
     title_clean,
     title_request,
-    title_request_close,
 )
 from conversations.services.turns import (
     Turn,
@@ -123,10 +121,8 @@ __all__ = [
     "shared_link_revoke",
     "shared_link_share",
     "summary_request",
-    "summary_request_close",
     "title_clean",
     "title_request",
-    "title_request_close",
     "turn_continue",
     "turn_edit",
     "turn_regenerate",

@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from conversations.backends import ModelConfig, Usage
-from conversations.counters import Counter
+from conversations.counters import counter_for
 from conversations.models import COST_QUANTUM, Conversation, Message, UsageRecord
 
 
@@ -100,14 +100,15 @@ class BackgroundRequest:
 
 
 def background_request_close(
-    *, request: BackgroundRequest, usage: Usage | None, reply: str, counter: Counter
+    *, request: BackgroundRequest, usage: Usage | None, reply: str
 ) -> None:
-    """Record what a background request used: the upstream's usage, else `counter`'s count.
+    """Record what a background request used: the upstream's usage, else the model's own count.
 
     A request that produced nothing and reported nothing costs nothing.
     """
     estimate = (0, 0)
     if reply:
+        counter = counter_for(request.model)
         prompt = sum(
             counter.message(role=message["role"], content=message["content"])
             for message in request.messages

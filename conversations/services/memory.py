@@ -17,14 +17,12 @@ from django.core.exceptions import ValidationError
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
-from conversations.backends import Usage, get_catalog
+from conversations.backends import get_catalog
 from conversations.context import HISTORY_STATUSES, summary_in_force, window_build
-from conversations.counters import counter_for
 from conversations.models import Conversation, Message, UsageRecord
 from conversations.quotas import QuotaExceededError, quota_check
 from conversations.services.ledger import (
     BackgroundRequest,
-    background_request_close,
     usage_record_open,
 )
 
@@ -151,12 +149,6 @@ def summary_request(*, message_id: int) -> SummaryRequest | None:
         base_summary=conversation.summary if covered is not None else None,
     )
 
-
-def summary_request_close(*, request: SummaryRequest, usage: Usage | None, reply: str) -> None:
-    """Record what a summary request used: the upstream's usage, else the model's own count."""
-    background_request_close(
-        request=request, usage=usage, reply=reply, counter=counter_for(request.model)
-    )
 
 
 def conversation_summary_from_model(*, request: SummaryRequest, summary: str) -> bool:

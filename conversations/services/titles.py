@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.text import Truncator
 
-from conversations.backends import Usage, get_catalog
-from conversations.counters import counter_for
+from conversations.backends import get_catalog
 from conversations.models import Conversation, Message, UsageRecord
 from conversations.quotas import QuotaExceededError, quota_check
 from conversations.services.conversations import TITLE_LENGTH
 from conversations.services.ledger import (
     BackgroundRequest,
-    background_request_close,
     usage_record_open,
 )
 
@@ -78,12 +76,6 @@ def title_request(*, message_id: int) -> TitleRequest | None:
         ],
     )
 
-
-def title_request_close(*, request: TitleRequest, usage: Usage | None, reply: str) -> None:
-    """Record what a title request used: the upstream's usage, else the model's own count."""
-    background_request_close(
-        request=request, usage=usage, reply=reply, counter=counter_for(request.model)
-    )
 
 
 def title_clean(text: str) -> str:
